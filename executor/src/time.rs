@@ -106,9 +106,17 @@ impl fmt::Debug for Instant {
     }
 }
 
-/// Waits until `duration` has passed.
+/// Waits until `duration` has passed: from now, or, when created outside a running executor,
+/// from its first poll.
 pub fn sleep(duration: Duration) -> Sleep {
-    Sleep::new(Instant::now() + duration)
+    match context::try_with(|core| core.platform.now()) {
+        Some(now) => Sleep::new(now + duration),
+        None => Sleep {
+            deadline: Instant::ZERO,
+            from_first_poll: Some(duration),
+            registered: None,
+        },
+    }
 }
 
 /// Waits until the clock reaches `deadline` (at once if it has).
@@ -122,6 +130,8 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
+    /// Set when created outside an executor: the deadline is this long after the first poll.
+    from_first_poll: Option<Duration>,
     /// The executor and key of the registered timer, from the first pending poll on.
     registered: Option<(Weak<Core>, TimerKey)>,
 }
@@ -130,11 +140,13 @@ impl Sleep {
     fn new(deadline: Instant) -> Self {
         Sleep {
             deadline,
+            from_first_poll: None,
             registered: None,
         }
     }
 
-    /// The instant this sleep ends.
+    /// The instant this sleep ends (for a [`sleep`] made outside an executor, known from its
+    /// first poll on).
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
@@ -143,6 +155,7 @@ impl Sleep {
     pub fn reset(&mut self, deadline: Instant) {
         self.cancel();
         self.deadline = deadline;
+        self.from_first_poll = None;
     }
 
     fn cancel(&mut self) {
@@ -175,7 +188,11 @@ impl Future for Sleep {
                 }
             }
             None => context::with(|core| {
-                if this.deadline <= core.platform.now() {
+                let now = core.platform.now();
+                if let Some(d) = this.from_first_poll.take() {
+                    this.deadline = now + d;
+                }
+                if this.deadline <= now {
                     return Poll::Ready(());
                 }
                 let key = core
@@ -248,9 +265,9 @@ impl<F: Future> Future for Timeout<F> {
 
 /// Ticks every `period`, the first tick at once.
 ///
-/// A tick that comes late does not make the next ones come early: when the ticker falls behind by
-/// more than a period, the missed ticks are skipped, not burst (the schedule stays aligned to the
-/// first tick).
+/// A ticker that falls behind does not burst to catch up: the late tick comes at once (reporting
+/// its scheduled instant), the ticks missed meanwhile are skipped, and the schedule stays aligned
+/// to the first tick.
 ///
 /// # Panics
 ///

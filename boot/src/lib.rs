@@ -1,0 +1,33 @@
+//! Morgana's platforms and the entry that turns an appliance into a program or an image.
+//!
+//! - [`Env`]: what an appliance's `main` receives (command line, clocks, entropy, executor).
+//! - [`console`] and [`logger`]: output, through the running platform's console.
+//! - [`ExitStatus`]: what `main` may return, and the exit code it becomes.
+//! - [`hosted`] (not on bare metal): the Linux-process platform, `CLOCK_MONOTONIC`, idle in
+//!   `ppoll(2)`, console on stdout, exit code as process exit code.
+//!
+//! The x86_64 PVH and AArch64 shims join them with the boot issues. Whatever the platform, an
+//! appliance starts the same way: `#[morgana::main]` expands to a call to the platform's start
+//! function in [`__rt`].
+#![cfg_attr(target_os = "none", no_std)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod console;
+mod env;
+mod exit;
+#[cfg(not(target_os = "none"))]
+pub mod hosted;
+pub mod logger;
+
+pub use env::Env;
+pub use exit::ExitStatus;
+
+/// What `#[morgana::main]` and the console macros expand to. Not a stable API.
+#[doc(hidden)]
+pub mod __rt {
+    pub use crate::console::print;
+    #[cfg(not(target_os = "none"))]
+    pub use crate::hosted::start as hosted_start;
+}

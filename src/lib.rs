@@ -1,0 +1,69 @@
+//! Morgana: async Rust appliances as small bootable unikernel images.
+//!
+//! An appliance is one `async fn main` marked `#[morgana::main]`. The same source runs as a
+//! Linux process (`cargo xtask run-hosted`), and, as the boot issues land, as a VM image on QEMU
+//! and Xen, on x86_64 and AArch64:
+//!
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//! use morgana::prelude::*;
+//!
+//! #[morgana::main]
+//! async fn main(env: Env) {
+//!     println!("Hello from Morgana on {}", env.platform());
+//!     let t0 = Instant::now();
+//!     sleep(Duration::from_millis(100)).await;
+//!     println!("slept {:?}", t0.elapsed());
+//! }
+//! ```
+//!
+//! What is here: the executor ([`executor`]: tasks, timers, sync, combinators), the [`Env`] an
+//! appliance gets, console macros ([`println!`], [`print!`]) and the `log` facade ([`log`]).
+#![no_std]
+
+extern crate alloc;
+
+pub use morgana_boot::{Env, ExitStatus};
+pub use morgana_executor as executor;
+pub use morgana_executor::{
+    Duration, Handle, Instant, JoinHandle, Stats, UtcTime, combinators, event, interval, sleep,
+    sleep_until, spawn, sync, time, timeout, yield_now,
+};
+pub use morgana_macros::main;
+
+/// The `log` crate: `log::info!` and friends print on the console with a timestamp.
+pub use log;
+
+/// Everything a typical appliance uses, in one `use morgana::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        Duration, Env, Instant, JoinHandle, interval, print, println, sleep, sleep_until, spawn,
+        sync, timeout, yield_now,
+    };
+    pub use alloc::boxed::Box;
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec::Vec;
+    pub use alloc::{format, vec};
+}
+
+/// Prints to the console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::__rt::print(::core::format_args!($($arg)*)) };
+}
+
+/// Prints a line to the console.
+#[macro_export]
+macro_rules! println {
+    () => { $crate::__rt::print(::core::format_args!("\n")) };
+    ($($arg:tt)*) => {
+        $crate::__rt::print(::core::format_args!("{}\n", ::core::format_args!($($arg)*)))
+    };
+}
+
+/// What `#[morgana::main]` and the macros expand to. Not a stable API.
+#[doc(hidden)]
+pub mod __rt {
+    pub use morgana_boot::__rt::*;
+}
