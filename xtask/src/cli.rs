@@ -1,0 +1,272 @@
+//! Hand-written command-line parsing: turns `std::env::args` into a [`Command`].
+
+use crate::build::{Arch, BuildArgs};
+use crate::util::Error;
+
+/// What the user asked for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    Build(BuildArgs),
+    RunHosted { build: BuildArgs, args: Vec<String> },
+    Test { full: bool },
+    Bench { group: Option<String> },
+    Help,
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, Error> {
+    let mut args = args.into_iter();
+    let Some(command) = args.next() else {
+        return Err(Error::usage("no command given"));
+    };
+    let rest: Vec<String> = args.collect();
+    if rest
+        .iter()
+        .take_while(|arg| *arg != "--")
+        .any(|arg| arg == "-h" || arg == "--help")
+    {
+        return Ok(Command::Help);
+    }
+    match command.as_str() {
+        "build" => parse_build(&rest, true).map(Command::Build),
+        "run-hosted" => {
+            let (ours, theirs) = split_at_dashes(&rest);
+            let build = parse_build(ours, false)?;
+            Ok(Command::RunHosted {
+                build,
+                args: theirs.to_vec(),
+            })
+        }
+        "test" => parse_test(&rest),
+        "bench" => parse_bench(&rest),
+        "help" | "-h" | "--help" => Ok(Command::Help),
+        other => Err(Error::usage(format!("unknown command `{other}`"))),
+    }
+}
+
+/// Splits at the first `--`: xtask's own flags before, the program's arguments after.
+fn split_at_dashes(args: &[String]) -> (&[String], &[String]) {
+    match args.iter().position(|arg| arg == "--") {
+        Some(at) => (&args[..at], &args[at + 1..]),
+        None => (args, &[]),
+    }
+}
+
+fn parse_build(args: &[String], allow_arch: bool) -> Result<BuildArgs, Error> {
+    let mut appliance = None;
+    let mut release = false;
+    let mut arch = None;
+    let mut flags = Flags::new(args);
+    while let Some(flag) = flags.next_flag()? {
+        match flag.name {
+            "--appliance" => set_once(&mut appliance, "--appliance", flags.value(&flag)?)?,
+            "--release" => release = flags.switch(&flag)?,
+            "--arch" if allow_arch => {
+                let value = flags.value(&flag)?;
+                set_once(&mut arch, "--arch", Arch::parse(&value)?)?;
+            }
+            other => return Err(unknown_flag(other)),
+        }
+    }
+    let appliance = appliance.ok_or_else(|| Error::usage("missing `--appliance NAME`"))?;
+    Ok(BuildArgs {
+        appliance,
+        release,
+        arch,
+    })
+}
+
+fn parse_test(args: &[String]) -> Result<Command, Error> {
+    let mut full = false;
+    let mut flags = Flags::new(args);
+    while let Some(flag) = flags.next_flag()? {
+        match flag.name {
+            "--full" => full = flags.switch(&flag)?,
+            other => return Err(unknown_flag(other)),
+        }
+    }
+    Ok(Command::Test { full })
+}
+
+fn parse_bench(args: &[String]) -> Result<Command, Error> {
+    match args {
+        [] => Ok(Command::Bench { group: None }),
+        [group] if !group.starts_with('-') => Ok(Command::Bench {
+            group: Some(group.clone()),
+        }),
+        [flag] => Err(unknown_flag(flag)),
+        [_, extra, ..] => Err(Error::usage(format!(
+            "unexpected argument `{extra}` (bench takes at most one GROUP)"
+        ))),
+    }
+}
+
+fn set_once<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), Error> {
+    if slot.replace(value).is_some() {
+        return Err(Error::usage(format!("`{name}` given more than once")));
+    }
+    Ok(())
+}
+
+fn unknown_flag(flag: &str) -> Error {
+    if flag.starts_with('-') {
+        Error::usage(format!("unknown flag `{flag}`"))
+    } else {
+        Error::usage(format!("unexpected argument `{flag}`"))
+    }
+}
+
+/// One `--name` or `--name=value` argument.
+struct Flag<'a> {
+    name: &'a str,
+    inline_value: Option<&'a str>,
+}
+
+/// Walks `--name`, `--name value` and `--name=value` arguments.
+struct Flags<'a> {
+    args: std::slice::Iter<'a, String>,
+}
+
+impl<'a> Flags<'a> {
+    fn new(args: &'a [String]) -> Self {
+        Self { args: args.iter() }
+    }
+
+    fn next_flag(&mut self) -> Result<Option<Flag<'a>>, Error> {
+        let Some(arg) = self.args.next() else {
+            return Ok(None);
+        };
+        if !arg.starts_with("--") {
+            return Err(unknown_flag(arg));
+        }
+        let (name, inline_value) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (arg.as_str(), None),
+        };
+        Ok(Some(Flag { name, inline_value }))
+    }
+
+    /// The value of a flag that takes one (`--name value` or `--name=value`).
+    fn value(&mut self, flag: &Flag<'a>) -> Result<String, Error> {
+        let value = match flag.inline_value {
+            Some(value) => Some(value),
+            None => self
+                .args
+                .next()
+                .map(String::as_str)
+                .filter(|value| !value.starts_with("--")),
+        };
+        match value {
+            Some(value) if !value.is_empty() => Ok(value.to_owned()),
+            _ => Err(Error::usage(format!("`{}` needs a value", flag.name))),
+        }
+    }
+
+    /// A flag that takes no value; always `true`.
+    fn switch(&self, flag: &Flag<'a>) -> Result<bool, Error> {
+        match flag.inline_value {
+            None => Ok(true),
+            Some(_) => Err(Error::usage(format!("`{}` takes no value", flag.name))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(line: &str) -> Result<Command, Error> {
+        parse(line.split_whitespace().map(str::to_owned))
+    }
+
+    fn build(appliance: &str, release: bool, arch: Option<Arch>) -> BuildArgs {
+        BuildArgs {
+            appliance: appliance.to_owned(),
+            release,
+            arch,
+        }
+    }
+
+    #[test]
+    fn build_flags() {
+        assert_eq!(
+            parse_str("build --appliance hello"),
+            Ok(Command::Build(build("hello", false, None)))
+        );
+        assert_eq!(
+            parse_str("build --release --appliance=hello"),
+            Ok(Command::Build(build("hello", true, None)))
+        );
+        assert_eq!(
+            parse_str("build --appliance hello --arch aarch64"),
+            Ok(Command::Build(build("hello", false, Some(Arch::Aarch64))))
+        );
+        assert_eq!(
+            parse_str("build --arch=x86_64 --appliance hello"),
+            Ok(Command::Build(build("hello", false, Some(Arch::X86_64))))
+        );
+    }
+
+    #[test]
+    fn build_errors_are_usage_errors() {
+        for line in [
+            "build",
+            "build --appliance",
+            "build --appliance --release",
+            "build --appliance=",
+            "build --appliance a --appliance b",
+            "build --appliance a --arch riscv64",
+            "build --appliance a --release=yes",
+            "build --appliance a --frobnicate",
+            "build --appliance a stray",
+            "build --appliance a -- extra",
+        ] {
+            let err = parse_str(line).expect_err(line);
+            assert_eq!(err.code(), 2, "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn run_hosted_passes_arguments_after_dashes() {
+        assert_eq!(
+            parse_str("run-hosted --appliance hello --release -- --port 80 --help"),
+            Ok(Command::RunHosted {
+                build: build("hello", true, None),
+                args: vec!["--port".into(), "80".into(), "--help".into()],
+            })
+        );
+        assert_eq!(
+            parse_str("run-hosted --appliance hello"),
+            Ok(Command::RunHosted {
+                build: build("hello", false, None),
+                args: vec![]
+            })
+        );
+        assert!(parse_str("run-hosted --appliance hello --arch x86_64").is_err());
+    }
+
+    #[test]
+    fn test_and_bench() {
+        assert_eq!(parse_str("test"), Ok(Command::Test { full: false }));
+        assert_eq!(parse_str("test --full"), Ok(Command::Test { full: true }));
+        assert!(parse_str("test --quick").is_err());
+        assert_eq!(parse_str("bench"), Ok(Command::Bench { group: None }));
+        assert_eq!(
+            parse_str("bench executor"),
+            Ok(Command::Bench {
+                group: Some("executor".into())
+            })
+        );
+        assert!(parse_str("bench a b").is_err());
+        assert!(parse_str("bench --fast").is_err());
+    }
+
+    #[test]
+    fn help_and_unknown() {
+        assert_eq!(parse_str("help"), Ok(Command::Help));
+        assert_eq!(parse_str("--help"), Ok(Command::Help));
+        assert_eq!(parse_str("build --help"), Ok(Command::Help));
+        assert_eq!(parse_str("frobnicate").map_err(|err| err.code()), Err(2));
+        assert_eq!(parse_str("").map_err(|err| err.code()), Err(2));
+    }
+}

@@ -1,0 +1,89 @@
+//! Morgana's task runner, invoked as `cargo xtask <command>` (see `usage`).
+
+mod bench;
+mod build;
+mod cli;
+mod test;
+mod util;
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use cli::Command;
+use util::Error;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            err.exit_code()
+        }
+    }
+}
+
+fn run() -> Result<ExitCode, Error> {
+    let args = std::env::args_os()
+        .skip(1)
+        .map(|arg| {
+            arg.into_string().map_err(|arg| {
+                Error::usage(format!(
+                    "argument {} is not valid UTF-8",
+                    arg.to_string_lossy()
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let command = match cli::parse(args) {
+        Ok(command) => command,
+        Err(err) => {
+            eprintln!("{}", usage());
+            return Err(err);
+        }
+    };
+    match command {
+        Command::Build(args) => build::build(&args),
+        Command::RunHosted { build, args } => build::run_hosted(&build, &args),
+        Command::Test { full } => test::test(full),
+        Command::Bench { group } => bench::bench(group.as_deref()),
+        Command::Help => {
+            println!("{}", usage());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Each command's synopsis and one-line description, in the order `help` lists them.
+const COMMANDS: &[(&str, &str)] = &[
+    (
+        "build --appliance NAME [--release] [--arch x86_64|aarch64]",
+        "build an appliance; print its image path and size",
+    ),
+    (
+        "run-hosted --appliance NAME [--release] [-- ARGS...]",
+        "build the hosted flavour and run it as a Linux process",
+    ),
+    (
+        "test [--full]",
+        "fmt, clippy and tests as CI runs them (--full: long test variants)",
+    ),
+    (
+        "bench [GROUP]",
+        "run benches; write target/bench/GROUP.{json,md}",
+    ),
+    ("help", "show this message"),
+];
+
+fn usage() -> String {
+    let width = COMMANDS
+        .iter()
+        .map(|(synopsis, _)| synopsis.len())
+        .max()
+        .unwrap_or(0);
+    let mut text = String::from("Usage: cargo xtask <command> [options]\n\nCommands:\n");
+    for (synopsis, description) in COMMANDS {
+        let _ = writeln!(text, "  {synopsis:<width$}  {description}");
+    }
+    let _ = write!(text, "\nBench groups: {}", bench::group_names());
+    text
+}

@@ -1,0 +1,164 @@
+//! `cargo xtask test`: the checks CI runs, in order, stopping at the first failure.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::util::{self, Cmd, Error};
+
+/// Bare-metal targets from rust-toolchain.toml; the no_std crates must build for each.
+const BARE_METAL_TARGETS: &[&str] = &["x86_64-unknown-none", "aarch64-unknown-none"];
+
+/// Crates that must pass clippy on every bare-metal target.
+const BARE_METAL_PACKAGES: &[&str] = &[
+    "morgana-executor",
+    "morgana-hypervisor",
+    "morgana-drivers",
+    "morgana-netstack",
+    "morgana-http",
+];
+
+/// Environment variable telling tests to run their long variants.
+const FULL_ENV: &str = "MORGANA_TEST_FULL";
+
+/// One named check.
+struct Step {
+    name: String,
+    run: Box<dyn FnOnce() -> Result<(), Error>>,
+}
+
+impl Step {
+    fn new(name: impl Into<String>, run: impl FnOnce() -> Result<(), Error> + 'static) -> Self {
+        Self {
+            name: name.into(),
+            run: Box::new(run),
+        }
+    }
+}
+
+/// How a step that ran went.
+struct Outcome {
+    name: String,
+    elapsed: Duration,
+    passed: bool,
+}
+
+fn steps(full: bool) -> Vec<Step> {
+    let mut steps = vec![
+        Step::new("rustup targets", ensure_targets),
+        Step::new("fmt", || {
+            Cmd::cargo().args(["fmt", "--all", "--check"]).run()
+        }),
+        Step::new("clippy", || {
+            Cmd::cargo()
+                .args([
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
+                .run()
+        }),
+    ];
+    for &target in BARE_METAL_TARGETS {
+        steps.push(Step::new(format!("clippy {target}"), move || {
+            let packages = BARE_METAL_PACKAGES
+                .iter()
+                .flat_map(|&package| ["-p", package]);
+            Cmd::cargo()
+                .args(["clippy", "--target", target])
+                .args(packages)
+                .args(["--", "-D", "warnings"])
+                .run()
+        }));
+    }
+    let name = if full { "test (full)" } else { "test" };
+    steps.push(Step::new(name, move || {
+        let cargo = Cmd::cargo().args(["test", "--workspace"]);
+        let cargo = if full {
+            cargo.env(FULL_ENV, "1")
+        } else {
+            cargo.env_remove(FULL_ENV)
+        };
+        cargo.run()
+    }));
+    steps
+}
+
+/// Runs every step until one fails, then prints a summary; fails if any step did.
+pub fn test(full: bool) -> Result<ExitCode, Error> {
+    let steps = steps(full);
+    let names: Vec<String> = steps.iter().map(|step| step.name.clone()).collect();
+    let mut outcomes = Vec::new();
+    for step in steps {
+        println!("==> {}", step.name);
+        let start = Instant::now();
+        let result = (step.run)();
+        let elapsed = start.elapsed();
+        let took = util::format_duration(elapsed);
+        let passed = match result {
+            Ok(()) => {
+                println!("<== {}: ok in {took}", step.name);
+                true
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                println!("<== {}: FAILED after {took}", step.name);
+                false
+            }
+        };
+        outcomes.push(Outcome {
+            name: step.name,
+            elapsed,
+            passed,
+        });
+        if !passed {
+            break;
+        }
+    }
+    print_summary(&names, &outcomes);
+    let all_passed = outcomes.iter().all(|outcome| outcome.passed);
+    Ok(if all_passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn print_summary(names: &[String], outcomes: &[Outcome]) {
+    println!();
+    println!("summary:");
+    for outcome in outcomes {
+        let status = if outcome.passed { "ok" } else { "FAILED" };
+        let took = util::format_duration(outcome.elapsed);
+        println!("  {status:<8} {took:>8}  {}", outcome.name);
+    }
+    for name in &names[outcomes.len()..] {
+        println!("  {:<8} {:>8}  {name}", "skipped", "");
+    }
+    let passed = outcomes.iter().filter(|outcome| outcome.passed).count();
+    let failed = outcomes.len() - passed;
+    println!("test: {passed} passed, {failed} failed");
+}
+
+/// Installs whichever bare-metal targets rustup does not have yet.
+fn ensure_targets() -> Result<(), Error> {
+    let add_all = format!("rustup target add {}", BARE_METAL_TARGETS.join(" "));
+    let hint = format!(
+        "install rustup (https://rustup.rs), or add the targets to your toolchain yourself: {add_all}"
+    );
+    let installed = Cmd::new("rustup")
+        .args(["target", "list", "--installed"])
+        .install_hint(hint)
+        .stdout()?;
+    let installed: Vec<&str> = installed.lines().map(str::trim).collect();
+    let missing = BARE_METAL_TARGETS
+        .iter()
+        .filter(|target| !installed.contains(target));
+    for target in missing {
+        Cmd::new("rustup").args(["target", "add", target]).run()?;
+    }
+    println!("installed: {}", BARE_METAL_TARGETS.join(", "));
+    Ok(())
+}
