@@ -79,13 +79,35 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&Rc<Core>) -> R) -> Option<R> {
     slot(|c| c.borrow().as_ref().map(f)).flatten()
 }
 
-/// Whether `shared` belongs to the executor running on this thread.
-pub(crate) fn is_current(shared: &Arc<Shared>) -> bool {
+/// Runs `f` with the executor of `shared` if it is the one running on this thread.
+fn with_own<R>(shared: &Arc<Shared>, f: impl FnOnce(&Core) -> R) -> Option<R> {
     slot(|c| {
-        c.try_borrow()
-            .ok()
-            .and_then(|c| c.as_ref().map(|core| Arc::ptr_eq(&core.shared, shared)))
-            .unwrap_or(false)
+        let c = c.try_borrow().ok()?;
+        let core = c.as_ref()?;
+        Arc::ptr_eq(&core.shared, shared).then(|| f(core))
     })
-    .unwrap_or(false)
+    .flatten()
+}
+
+/// Queues `*runnable` on the local run queue if its executor runs on this thread (taking it out
+/// of the option and returning true); otherwise leaves it for the foreign queue.
+pub(crate) fn schedule_local(
+    shared: &Arc<Shared>,
+    runnable: &mut Option<async_task::Runnable<crate::executor::TaskMeta>>,
+) -> bool {
+    with_own(shared, |core| {
+        if let Some(r) = runnable.take() {
+            core.local_wakes.set(core.local_wakes.get() + 1);
+            core.enqueue(r);
+        }
+    })
+    .is_some()
+}
+
+/// Counts a wake of `block_on`'s future if it came from the executor's own thread.
+pub(crate) fn count_local_wake(shared: &Arc<Shared>) -> bool {
+    with_own(shared, |core| {
+        core.local_wakes.set(core.local_wakes.get() + 1)
+    })
+    .is_some()
 }

@@ -1,6 +1,7 @@
 //! The [`Executor`] and its run loop.
 
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::rc::Rc;
 use alloc::sync::Arc;
 use alloc::task::Wake;
@@ -70,42 +71,43 @@ pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
 }
 
-/// The part of the executor that wakers reach, from any thread: the run queue.
+/// The part of the executor that wakers reach from any thread: the queue for wakes that come
+/// from other threads (the executor's own wakes go to [`Core::local`], which needs no atomics).
 pub(crate) struct Shared {
-    queue: SegQueue<Runnable<TaskMeta>>,
+    foreign: SegQueue<Runnable<TaskMeta>>,
     /// Set when the executor is dropped: later wakes leak their task instead of queueing it
     /// (it must not be dropped on a foreign thread).
     closed: AtomicBool,
-    wakes: AtomicU64,
+    foreign_wakes: AtomicU64,
     tracing: AtomicBool,
     trace: SegQueue<TraceEvent>,
     doorbell: Option<Arc<dyn Doorbell>>,
 }
 
 impl Shared {
-    /// The schedule function of every task: queue it, and ring the doorbell when the wake came
-    /// from another thread (the executor may be halted in `idle`).
+    /// The schedule function of every task. On the executor's own thread (the common case: a
+    /// task or the run loop woke it) the task goes to the local queue; from another thread it
+    /// goes to the foreign queue and the doorbell rings, since the executor may be halted.
     pub(crate) fn schedule(self: &Arc<Self>, runnable: Runnable<TaskMeta>) {
-        self.wakes.fetch_add(1, Ordering::Relaxed);
         self.trace(|| TraceEvent::Wake(runnable.metadata().id));
-        self.enqueue(runnable);
-        self.ring_if_foreign();
-    }
-
-    pub(crate) fn enqueue(&self, runnable: Runnable<TaskMeta>) {
+        let mut runnable = Some(runnable);
+        if context::schedule_local(self, &mut runnable) {
+            return;
+        }
+        let Some(runnable) = runnable else { return };
+        self.foreign_wakes.fetch_add(1, Ordering::Relaxed);
         if self.closed.load(Ordering::Acquire) {
             // The executor is gone; dropping the runnable here could drop a `!Send` future on
             // a foreign thread. Leak it.
             core::mem::forget(runnable);
             return;
         }
-        self.queue.push(runnable);
+        self.foreign.push(runnable);
+        self.ring();
     }
 
-    fn ring_if_foreign(self: &Arc<Self>) {
-        if let Some(bell) = &self.doorbell
-            && !context::is_current(self)
-        {
+    fn ring(&self) {
+        if let Some(bell) = &self.doorbell {
             bell.ring();
         }
     }
@@ -122,7 +124,7 @@ impl Drop for Shared {
     fn drop(&mut self) {
         // The last reference may be a waker on a foreign thread: never drop a runnable here.
         // `Executor::drop` has already drained the queue on its own thread.
-        while let Some(r) = self.queue.pop() {
+        while let Some(r) = self.foreign.pop() {
             core::mem::forget(r);
         }
     }
@@ -132,6 +134,10 @@ impl Drop for Shared {
 /// free functions ([`crate::spawn`], [`crate::sleep`], ...).
 pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
+    /// The run queue: tasks woken on the executor's thread, and foreign wakes moved in at the
+    /// start of each pass.
+    pub(crate) local: RefCell<VecDeque<Runnable<TaskMeta>>>,
+    pub(crate) local_wakes: Cell<u64>,
     pub(crate) platform: Rc<dyn Platform>,
     pub(crate) events: &'static EventTable,
     pub(crate) timers: RefCell<TimerQueue>,
@@ -157,7 +163,7 @@ impl Core {
         Stats {
             spawned: self.spawned.get(),
             polls: self.polls.get(),
-            wakes: self.shared.wakes.load(Ordering::Relaxed),
+            wakes: self.local_wakes.get() + self.shared.foreign_wakes.load(Ordering::Relaxed),
             passes: self.passes.get(),
             events: self.events_taken.get(),
             timers_fired: self.timers_fired.get(),
@@ -165,12 +171,39 @@ impl Core {
         }
     }
 
+    /// Queues a task on the executor's own thread (a new one, or one woken here).
+    pub(crate) fn enqueue(&self, runnable: Runnable<TaskMeta>) {
+        self.local.borrow_mut().push_back(runnable);
+    }
+
+    /// Moves the tasks woken from other threads to the back of the run queue.
+    fn take_foreign(&self) {
+        if self.shared.foreign.is_empty() {
+            return;
+        }
+        let mut local = self.local.borrow_mut();
+        while let Some(r) = self.shared.foreign.pop() {
+            local.push_back(r);
+        }
+    }
+
+    fn pop(&self) -> Option<Runnable<TaskMeta>> {
+        self.local.borrow_mut().pop_front()
+    }
+
+    /// Whether nothing is runnable (checked before idling).
+    fn nothing_runnable(&self) -> bool {
+        self.local.borrow().is_empty() && self.shared.foreign.is_empty()
+    }
+
     /// Takes marked events and fires due timers, waking their tasks.
     fn dispatch(&self) {
-        let n = self.event_waiters.borrow_mut().dispatch(self.events);
-        if n > 0 {
-            self.events_taken.set(self.events_taken.get() + n as u64);
-            self.shared.trace(|| TraceEvent::Events(n));
+        if self.events.any_marked() {
+            let n = self.event_waiters.borrow_mut().dispatch(self.events);
+            if n > 0 {
+                self.events_taken.set(self.events_taken.get() + n as u64);
+                self.shared.trace(|| TraceEvent::Events(n));
+            }
         }
         let mut timers = self.timers.borrow_mut();
         if timers.armed() > 0 {
@@ -215,13 +248,15 @@ impl Executor {
         Executor {
             core: Rc::new(Core {
                 shared: Arc::new(Shared {
-                    queue: SegQueue::new(),
+                    foreign: SegQueue::new(),
                     closed: AtomicBool::new(false),
-                    wakes: AtomicU64::new(0),
+                    foreign_wakes: AtomicU64::new(0),
                     tracing: AtomicBool::new(false),
                     trace: SegQueue::new(),
                     doorbell,
                 }),
+                local: RefCell::new(VecDeque::new()),
+                local_wakes: Cell::new(0),
                 platform,
                 events,
                 timers: RefCell::new(TimerQueue::default()),
@@ -310,9 +345,10 @@ impl Executor {
                 }
             }
             // Run what was runnable when the pass began; later wakes wait for the next pass.
-            let runnable_now = core.shared.queue.len();
+            core.take_foreign();
+            let runnable_now = core.local.borrow().len();
             for _ in 0..runnable_now {
-                let Some(runnable) = core.shared.queue.pop() else {
+                let Some(runnable) = core.pop() else {
                     break;
                 };
                 core.polls.set(core.polls.get() + 1);
@@ -321,7 +357,7 @@ impl Executor {
                 runnable.run();
             }
             core.dispatch();
-            if core.shared.queue.is_empty() && !main.woken.load(Ordering::Acquire) {
+            if core.nothing_runnable() && !main.woken.load(Ordering::Acquire) {
                 core.idle();
                 core.dispatch();
             }
@@ -337,7 +373,8 @@ impl Drop for Executor {
         let _enter = context::try_with(|_| ())
             .is_none()
             .then(|| context::enter(self.core.clone()));
-        while let Some(runnable) = self.core.shared.queue.pop() {
+        self.core.take_foreign();
+        while let Some(runnable) = self.core.pop() {
             drop(runnable);
         }
     }
@@ -364,10 +401,12 @@ impl Wake for MainWake {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.shared.wakes.fetch_add(1, Ordering::Relaxed);
         self.shared.trace(|| TraceEvent::Wake(TaskId(0)));
         self.woken.store(true, Ordering::Release);
-        self.shared.ring_if_foreign();
+        if !context::count_local_wake(&self.shared) {
+            self.shared.foreign_wakes.fetch_add(1, Ordering::Relaxed);
+            self.shared.ring();
+        }
     }
 }
 

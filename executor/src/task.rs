@@ -43,8 +43,9 @@ where
     //   `Handle` hold an `Rc`), so spawning happens on the executor's thread;
     // - runnables are popped, run and dropped only by `Executor::block_on` and `Executor::drop`,
     //   which run on that thread; wakers on other threads only *move* a runnable into the
-    //   queue (`Shared::schedule`), and when the executor is gone (`closed`), or the queue is
-    //   dropped by a foreign waker's last reference, runnables are leaked, never dropped;
+    //   foreign queue (`Shared::schedule`), and when the executor is gone (`closed`), or that
+    //   queue is dropped by a foreign waker's last reference, runnables are leaked, never
+    //   dropped; the local queue lives in the `!Send` `Core` and is touched on its thread only;
     // - the schedule function captures only an `Arc<Shared>` and is `Send + Sync + 'static`,
     //   so wakers may be used and dropped on any thread, as async-task requires of them;
     // - the future and its output are `'static`, so no borrow can be outlived;
@@ -57,7 +58,7 @@ where
             .spawn_unchecked(move |_| future, schedule)
     };
     core.shared.trace(|| TraceEvent::Spawn(id));
-    core.shared.enqueue(runnable);
+    core.enqueue(runnable);
     JoinHandle {
         task: Some(task),
         _not_send: PhantomData,

@@ -139,7 +139,7 @@ fn print_summary(names: &[String], outcomes: &[Outcome]) {
     }
     let passed = outcomes.iter().filter(|outcome| outcome.passed).count();
     let failed = outcomes.len() - passed;
-    println!("test: {passed} passed, {failed} failed");
+    println!("steps: {passed} passed, {failed} failed");
 }
 
 /// Installs whichever bare-metal targets rustup does not have yet.
