@@ -84,26 +84,10 @@ impl Hosted {
     }
 }
 
-impl Platform for Hosted {
-    fn name(&self) -> &'static str {
-        "hosted"
-    }
-
-    fn now(&self) -> Instant {
-        let d = self.start.elapsed();
-        Instant::from_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-    }
-
-    fn set_alarm(&self, deadline: Option<Instant>) {
-        self.alarm.set(deadline);
-    }
-
-    fn idle(&self, events: &EventTable) {
-        // Another thread marks an event and then rings the doorbell, so an event marked after
-        // this check still ends the poll below: check and halt are atomic as the trait asks.
-        if events.any_marked() {
-            return;
-        }
+impl Hosted {
+    /// `ppoll(2)` on the doorbell and the watched descriptors for at most `timeout` (`None`:
+    /// until one is ready); marks the events of the readable ones.
+    fn poll_fds(&self, events: &EventTable, timeout: Option<std::time::Duration>) {
         let watched = self.watched.borrow();
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(1 + watched.len());
         fds.push(libc::pollfd {
@@ -116,12 +100,9 @@ impl Platform for Hosted {
             events: libc::POLLIN,
             revents: 0,
         }));
-        let timeout = self.alarm.get().map(|deadline| {
-            let d = deadline.saturating_duration_since(self.now());
-            libc::timespec {
-                tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
-                tv_nsec: libc::c_long::from(d.subsec_nanos() as i32),
-            }
+        let timeout = timeout.map(|d| libc::timespec {
+            tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: libc::c_long::from(d.subsec_nanos() as i32),
         });
         let timeout_ptr = timeout
             .as_ref()
@@ -146,6 +127,40 @@ impl Platform for Hosted {
             if pfd.revents != 0 {
                 events.mark(*event);
             }
+        }
+    }
+}
+
+impl Platform for Hosted {
+    fn name(&self) -> &'static str {
+        "hosted"
+    }
+
+    fn now(&self) -> Instant {
+        let d = self.start.elapsed();
+        Instant::from_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    fn set_alarm(&self, deadline: Option<Instant>) {
+        self.alarm.set(deadline);
+    }
+
+    fn idle(&self, events: &EventTable) {
+        // Another thread marks an event and then rings the doorbell, so an event marked after
+        // this check still ends the poll below: check and halt are atomic as the trait asks.
+        if events.any_marked() {
+            return;
+        }
+        let timeout = self
+            .alarm
+            .get()
+            .map(|deadline| deadline.saturating_duration_since(self.now()));
+        self.poll_fds(events, timeout);
+    }
+
+    fn poll_events(&self, events: &EventTable) {
+        if !self.watched.borrow().is_empty() {
+            self.poll_fds(events, Some(std::time::Duration::ZERO));
         }
     }
 
@@ -263,6 +278,39 @@ mod tests {
         p.unwatch(rd.as_raw_fd());
         writer.join().unwrap();
         assert_eq!(ex.stats().events, 1);
+    }
+
+    #[test]
+    fn a_readable_descriptor_is_seen_while_a_task_keeps_yielding() {
+        let (ex, p) = executor();
+        let mut fds = [0; 2];
+        // SAFETY: `fds` is valid for two descriptors.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: pipe2 just returned these two descriptors, owned by nobody else.
+        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        std::fs::File::from(wr).write_all(b"x").unwrap();
+        let id = ex.events().alloc().unwrap();
+        p.watch(rd.as_raw_fd(), id);
+        let spins = ex.block_on(async {
+            let stop = std::rc::Rc::new(std::cell::Cell::new(false));
+            let s = stop.clone();
+            let spinner = spawn(async move {
+                let mut n = 0u64;
+                while !s.get() && n < 100_000 {
+                    n += 1;
+                    morgana_executor::yield_now().await;
+                }
+                n
+            });
+            Event::new(id).wait().await;
+            stop.set(true);
+            spinner.await
+        });
+        p.unwatch(rd.as_raw_fd());
+        assert!(
+            spins < 10,
+            "the readable pipe was seen only after {spins} passes"
+        );
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct Stats {
     pub events: u64,
     /// Timers fired.
     pub timers_fired: u64,
+    /// Timers armed now (neither fired nor cancelled).
+    pub timers_armed: u64,
     /// Time spent in [`Platform::idle`].
     pub idle: Duration,
 }
@@ -167,6 +169,7 @@ impl Core {
             passes: self.passes.get(),
             events: self.events_taken.get(),
             timers_fired: self.timers_fired.get(),
+            timers_armed: self.timers.borrow().armed() as u64,
             idle: Duration::from_nanos(self.idle_nanos.get()),
         }
     }
@@ -198,6 +201,7 @@ impl Core {
 
     /// Takes marked events and fires due timers, waking their tasks.
     fn dispatch(&self) {
+        self.platform.poll_events(self.events);
         if self.events.any_marked() {
             let n = self.event_waiters.borrow_mut().dispatch(self.events);
             if n > 0 {

@@ -34,6 +34,14 @@ pub trait Platform {
     /// one instruction; on AArch64: mask, check, `wfi`, unmask). Spurious returns are allowed.
     fn idle(&self, events: &EventTable);
 
+    /// Marks the events of sources that do not interrupt, without waiting: called once per
+    /// pass of the run loop, so a busy executor still sees them. The hosted platform checks
+    /// its watched file descriptors here; interrupt-driven platforms mark from their handlers
+    /// and need nothing (the default).
+    fn poll_events(&self, events: &EventTable) {
+        let _ = events;
+    }
+
     /// How another thread wakes this platform from [`Platform::idle`], where there can be other
     /// threads (the hosted and simulated platforms). Bare-metal platforms have none: there, only
     /// interrupts end a halt.

@@ -92,10 +92,14 @@ impl<T> JoinHandle<T> {
     }
 
     /// Cancels the task: its future is dropped (running its destructors) at the executor's
-    /// next pass. Returns its output if it had already completed.
-    pub async fn cancel(mut self) -> Option<T> {
-        let task = self.task.take()?;
-        task.cancel().await
+    /// next pass. The returned future gives its output if it had already completed; dropping
+    /// that future unpolled still cancels.
+    pub fn cancel(mut self) -> impl Future<Output = Option<T>> {
+        let task = self
+            .task
+            .take()
+            .expect("JoinHandle used after detach or cancel");
+        task.cancel()
     }
 
     fn task(&self) -> &Task<T, TaskMeta> {

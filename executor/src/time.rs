@@ -174,10 +174,9 @@ impl Future for Sleep {
         let this = self.get_mut();
         match &this.registered {
             Some((core, key)) => {
-                let Some(core) = core.upgrade() else {
-                    // The executor that held this timer is gone: it can never fire.
-                    return Poll::Pending;
-                };
+                let core = core
+                    .upgrade()
+                    .expect("a timer was polled after its executor was dropped");
                 let mut timers = core.timers.borrow_mut();
                 if timers.poll_fired(*key, cx.waker()) {
                     drop(timers);

@@ -1,7 +1,8 @@
 //! The executor's timer queue: a binary min-heap of (deadline, sequence) over a slab of timer
 //! slots.
 //!
-//! - insert: O(log n); the sequence number breaks deadline ties in order of creation.
+//! - insert: O(log n); the sequence number breaks deadline ties in order of arming (a
+//!   [`crate::Sleep`] arms its timer when first polled, which is usually where it is created).
 //! - cancel: O(1); the heap entry stays behind as a tombstone (its sequence no longer matches the
 //!   slot's) and is skipped when it reaches the top. When tombstones outnumber live timers the
 //!   heap is rebuilt, so cancelled timers cost amortised O(1) and memory stays bounded by twice

@@ -32,8 +32,27 @@ fn cancel_drops_the_future_and_runs_its_destructors() {
         assert_eq!(task.cancel().await, None);
     });
     assert!(dropped.get());
-    // The cancelled hour-long timer did not keep the simulated clock running.
-    assert!(ex.stats().timers_fired == 0);
+    // The cancelled task's hour-long timer is gone with it.
+    assert_eq!(ex.stats().timers_armed, 0);
+    assert_eq!(ex.stats().timers_fired, 0);
+}
+
+#[test]
+fn dropping_an_unpolled_cancel_still_cancels() {
+    let (ex, _) = common::sim(1);
+    let dropped = Rc::new(Cell::new(false));
+    let d = dropped.clone();
+    ex.block_on(async move {
+        let task = spawn(async move {
+            let _guard = SetOnDrop(d);
+            sleep(Duration::from_secs(1)).await;
+            unreachable!("cancelled before the sleep ends");
+        });
+        yield_now().await;
+        drop(task.cancel());
+        sleep(Duration::from_secs(2)).await;
+    });
+    assert!(dropped.get());
 }
 
 #[test]
@@ -88,11 +107,12 @@ fn timeout_cancels_the_slow_future_and_pick_drops_the_loser() {
         assert_eq!(winner, "fast");
     });
     assert!(dropped.get());
-    // 50 ms for the timeout, 1 ms for the pick: the 10 s and 60 s timers never ran the clock.
+    // 50 ms for the timeout, 1 ms for the pick; the losers' 10 s and 60 s timers are gone.
     assert_eq!(
         morgana_executor::Platform::now(&*sim).as_nanos(),
         51_000_000
     );
+    assert_eq!(ex.stats().timers_armed, 0);
 }
 
 #[test]

@@ -158,3 +158,45 @@ fn notify_from_another_thread_wakes_a_halted_executor() {
     ex.block_on(async move { n.notified().await });
     t.join().unwrap();
 }
+
+#[test]
+fn notify_one_after_notify_waiters_is_not_lost() {
+    let (ex, sim) = common::sim(1);
+    sim.set_stall_after(Duration::from_millis(300));
+    ex.block_on(async {
+        let n = Rc::new(Notify::new());
+        let early: Vec<_> = (0..2)
+            .map(|_| {
+                let n = n.clone();
+                spawn(async move { n.notified().await })
+            })
+            .collect();
+        yield_now().await; // both wait
+        n.notify_waiters(); // both notified, neither has run yet
+        let n2 = n.clone();
+        let late = spawn(async move { n2.notified().await });
+        yield_now().await; // `late` listens while the early two are notified but not done
+        n.notify_one(); // must reach `late`
+        for t in early {
+            t.await;
+        }
+        late.await;
+    });
+}
+
+#[test]
+fn a_cancelled_sender_passes_the_free_place_on() {
+    let (ex, _) = common::sim(1);
+    ex.block_on(async {
+        let (tx, mut rx) = channel::bounded(1);
+        tx.send(0).await.unwrap();
+        let (a, b) = (tx.clone(), tx.clone());
+        let first = spawn(async move { a.send(1).await });
+        let second = spawn(async move { b.send(2).await });
+        yield_now().await; // both wait for room, `first` in front
+        assert_eq!(rx.recv().await, Some(0)); // room for one: `first` is woken...
+        first.cancel().await; // ...and cancelled before it ran
+        second.await.unwrap();
+        assert_eq!(rx.recv().await, Some(2));
+    });
+}

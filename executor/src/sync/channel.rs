@@ -306,6 +306,9 @@ impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         let mut chan = self.chan.borrow_mut();
         chan.receiver = false;
+        if let Some(key) = self.key.take() {
+            chan.recv_waiters.remove(key);
+        }
         let queued = core::mem::take(&mut chan.queue);
         let mut waiters = core::mem::take(&mut chan.send_waiters);
         drop(chan);

@@ -3,7 +3,9 @@
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Wakes tasks that wait on it. `Send + Sync`: a hosted helper thread may notify a task.
+/// Wakes tasks that wait on it. `Send + Sync`: a hosted helper thread may notify a task. Not
+/// from an interrupt handler: waking a task queues it, which is task-context work (interrupts
+/// mark the event table instead).
 ///
 /// [`Notify::notify_one`] wakes one waiter; when nobody waits, it leaves a permit that the next
 /// [`Notify::notified`] takes at once. Permits do not add up: notifications coalesce until one is
@@ -31,7 +33,10 @@ impl Notify {
     /// Wakes one waiting task, or leaves a permit for the next one.
     pub fn notify_one(&self) {
         self.permit.store(true, Ordering::SeqCst);
-        self.event.notify(1);
+        // `notify_additional`: `notify(1)` would do nothing while another listener is already
+        // notified (say by `notify_waiters`) but has not run yet, and this permit's waiter
+        // would sleep on.
+        self.event.notify_additional(1);
     }
 
     /// Wakes every task waiting now; leaves no permit.
