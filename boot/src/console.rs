@@ -33,7 +33,12 @@ fn early_write(bytes: &[u8]) {
     let _ = out.flush();
 }
 
-/// Bare-metal shims bring up their console before they start the executor; until the boot
-/// issue adds them there is no bare-metal platform, and so no early output to route.
-#[cfg(target_os = "none")]
+/// Bare metal: the shim's own console (COM1 on x86_64), up before the executor.
+#[cfg(all(target_os = "none", target_arch = "x86_64"))]
+fn early_write(bytes: &[u8]) {
+    crate::arch::early_write(bytes);
+}
+
+/// AArch64's shim arrives with its issue; until then there is no console before the executor.
+#[cfg(all(target_os = "none", not(target_arch = "x86_64")))]
 fn early_write(_bytes: &[u8]) {}

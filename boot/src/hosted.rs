@@ -14,11 +14,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use morgana_executor::{
-    Doorbell, EntropyError, EventId, EventTable, Executor, Instant, Platform, UtcTime,
-};
+use morgana_executor::{Doorbell, EntropyError, EventId, EventTable, Instant, Platform, UtcTime};
 
-use crate::{Env, ExitStatus, logger};
+use crate::{Env, ExitStatus};
 
 /// The hosted platform. See the [module docs](self).
 #[derive(Debug)]
@@ -219,17 +217,12 @@ where
         }
     };
     let cmdline = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
-    let executor = Executor::new(platform.clone());
-    let env = Env::new(cmdline, executor.handle());
-    let level = env
-        .arg("log")
-        .map_or(Some(log::LevelFilter::Info), logger::parse_level);
-    logger::init(level.unwrap_or(log::LevelFilter::Info));
-    if level.is_none() {
-        log::warn!("unknown log level in `log=`; using info");
-    }
-    let code = executor.block_on(main(env)).exit_code();
-    drop(executor);
+    let machine = crate::Machine {
+        platform: platform.clone(),
+        events: Box::leak(Box::new(EventTable::new())),
+        cmdline,
+    };
+    let code = crate::run(machine, main);
     platform.exit(code)
 }
 
@@ -237,7 +230,7 @@ where
 mod tests {
     use super::*;
     use morgana_executor::event::Event;
-    use morgana_executor::{sleep, spawn};
+    use morgana_executor::{Executor, sleep, spawn};
     use std::time::Duration;
 
     fn executor() -> (Executor, Rc<Hosted>) {

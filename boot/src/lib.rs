@@ -14,15 +14,34 @@
 
 extern crate alloc;
 
+pub mod arch;
+pub mod bootinfo;
+pub mod cmos;
 pub mod console;
 mod env;
 mod exit;
+#[cfg(target_os = "none")]
+pub mod heap;
 #[cfg(not(target_os = "none"))]
 pub mod hosted;
 pub mod logger;
+mod machine;
+#[cfg(all(target_os = "none", target_arch = "x86_64"))]
+mod panic;
+pub mod pvh;
 
 pub use env::Env;
 pub use exit::ExitStatus;
+pub use machine::{Machine, run};
+
+/// Exit code of a panic.
+pub const EXIT_PANIC: i32 = 101;
+/// Exit code when the heap is exhausted.
+pub const EXIT_OUT_OF_MEMORY: i32 = 102;
+/// Exit code of a CPU exception (after its crash report).
+pub const EXIT_CRASH: i32 = 103;
+/// Exit code when the boot protocol's data cannot be used.
+pub const EXIT_BOOT_FAILED: i32 = 104;
 
 /// What `#[morgana::main]` and the console macros expand to. Not a stable API.
 #[doc(hidden)]
@@ -30,4 +49,5 @@ pub mod __rt {
     pub use crate::console::print;
     #[cfg(not(target_os = "none"))]
     pub use crate::hosted::start as hosted_start;
+    pub use crate::machine::{Machine, run};
 }

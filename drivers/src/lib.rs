@@ -4,3 +4,5 @@
 //!
 //! Filled by the netstack issue; it is empty until then.
 #![no_std]
+
+pub mod uart;

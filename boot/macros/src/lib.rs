@@ -77,6 +77,13 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
         extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {{
             ::morgana::__rt::hosted_start({call})
         }}
+
+        /// What a bare-metal shim calls once its machine is up.
+        #[cfg(target_os = "none")]
+        #[unsafe(no_mangle)]
+        fn __morgana_appliance_entry(machine: ::morgana::__rt::Machine) -> i32 {{
+            ::morgana::__rt::run(machine, {call})
+        }}
         "#
     )
     .parse()

@@ -1,0 +1,243 @@
+//! x86_64 PVH: the image that boots under QEMU (`microvm`, `q35`) with `-kernel`, and as a Xen
+//! PVH domU.
+//!
+//! Start-up, in order: [`entry`] (32-bit PVH entry to long mode) calls [`start`], which brings
+//! up the console (COM1), the GDT and IDT, parses `hvm_start_info` into a
+//! [`BootInfo`](crate::bootinfo::BootInfo), builds the W^X page tables, gives the rest of RAM
+//! to the heap, finds the clock (TSC), the alarm (local APIC), the wall clock (CMOS) and
+//! entropy (RDSEED/RDRAND), prints what it found and how long boot took, and runs the
+//! appliance.
+
+pub mod apic;
+mod crash;
+mod entry;
+mod gdt;
+pub mod idt;
+pub mod irq;
+mod paging;
+pub mod platform;
+pub mod rng;
+pub mod rtc;
+pub mod serial;
+pub mod time;
+
+use alloc::rc::Rc;
+use alloc::string::String;
+use core::fmt::{self, Write};
+
+use crate::bootinfo::{BootInfo, MemoryKind};
+use crate::machine::Machine;
+use crate::pvh::{self, PhysRead};
+
+/// Physical memory, identity-mapped by the boot page tables (the first GiB).
+struct IdentityMemory;
+
+impl PhysRead for IdentityMemory {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> bool {
+        let Some(end) = addr.checked_add(buf.len() as u64) else {
+            return false;
+        };
+        if end > 1 << 30 {
+            return false; // outside what the boot page tables map
+        }
+        // SAFETY: [addr, end) lies in the first GiB, which the boot page tables map (page 0
+        // included: SeaBIOS's PVH option ROM puts the memory map there), and nothing else runs
+        // yet; reading RAM has no side effects.
+        unsafe {
+            core::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), buf.len());
+        }
+        true
+    }
+}
+
+unsafe extern "Rust" {
+    /// Written by `#[morgana::main]` in the appliance crate.
+    fn __morgana_appliance_entry(machine: Machine) -> i32;
+}
+
+/// Rust's first function, called by `_start64` on the boot stack with interrupts off.
+extern "C" fn start(start_info: u64) -> ! {
+    serial::init();
+    remap_legacy_pic();
+    // SAFETY: once, at boot, interrupts off, in this order.
+    unsafe {
+        gdt::init();
+        idt::init();
+    }
+    let info = match pvh::parse(&IdentityMemory, start_info) {
+        Ok(info) => info,
+        Err(e) => {
+            let _ = writeln!(EarlyConsole, "morgana: cannot boot: {e}");
+            exit(crate::EXIT_BOOT_FAILED);
+        }
+    };
+    let image = paging::ImageLayout::get();
+    let (stack_guard, _, _) = entry::boot_stack();
+    let [ist0, ist1] = gdt::ist_guard_pages();
+    // SAFETY: once, at boot, on the boot page tables; the guard pages are never used.
+    let mapped = unsafe { paging::init(&info, image, &[stack_guard, ist0, ist1]) };
+    give_ram_to_heap(&info, image.span(), mapped.tables);
+
+    let tsc = time::Tsc::detect();
+    let alarm = apic::init(&tsc);
+
+    irq::init();
+    let boot_tsc = entry::boot_tsc();
+    let platform = platform::Pvh {
+        tsc,
+        boot_tsc,
+        wall: None,
+        name: machine_name(),
+    };
+    let wall = rtc::read();
+    let platform = platform::Pvh {
+        wall: wall.map(|w| (w, morgana_executor::Platform::now(&platform))),
+        ..platform
+    };
+    let _ = writeln!(
+        EarlyConsole,
+        "morgana: x86_64 PVH on {}, {} MiB RAM, {} KiB heap; clock: TSC {}.{:03} MHz ({}); \
+         alarm: {alarm}; wall clock: {}; entropy: {}",
+        platform.name,
+        info.usable_bytes() >> 20,
+        crate::heap::size() >> 10,
+        platform.tsc.hz / 1_000_000,
+        platform.tsc.hz / 1000 % 1000,
+        platform.tsc.source,
+        if wall.is_some() { "CMOS RTC" } else { "none" },
+        rng::source().unwrap_or("NONE (entropy requests will fail)"),
+    );
+    let machine = Machine {
+        cmdline: String::from(info.cmdline()),
+        events: &idt::EVENTS,
+        platform: Rc::new(platform),
+    };
+    let to_main = morgana_executor::Platform::now(&*machine.platform);
+    let _ = writeln!(
+        EarlyConsole,
+        "boot: entry to main in {} us",
+        to_main.as_nanos() / 1000
+    );
+    ::x86_64::instructions::interrupts::enable();
+    // SAFETY: `#[morgana::main]` defines this symbol with exactly this signature; an image
+    // without an appliance does not link.
+    let code = unsafe { __morgana_appliance_entry(machine) };
+    exit(code)
+}
+
+/// Moves the 8259 PICs' vectors to 0x20-0x2f and masks every line. Firmware (SeaBIOS) leaves
+/// them at 0x08-0x0f, where an interrupt still latched in a PIC would look like a CPU exception;
+/// at 0x20 a stray one is an unbound device vector, acknowledged and ignored. Morgana routes
+/// devices through the IOAPIC and MSI, never the PICs. Ref: Intel 8259A datasheet (ICW1-4).
+fn remap_legacy_pic() {
+    use ::x86_64::instructions::port::Port;
+    let (mut cmd1, mut data1) = (Port::<u8>::new(0x20), Port::<u8>::new(0x21));
+    let (mut cmd2, mut data2) = (Port::<u8>::new(0xa0), Port::<u8>::new(0xa1));
+    // SAFETY: the PICs' command and data ports; the ICW sequence re-initialises them with all
+    // lines masked, which affects nothing but legacy interrupts (unused). Where there are no
+    // PICs (microvm with pic=off) the writes go nowhere.
+    unsafe {
+        cmd1.write(0x11); // ICW1: initialise, ICW4 follows
+        cmd2.write(0x11);
+        data1.write(0x20); // ICW2: vector base
+        data2.write(0x28);
+        data1.write(0x04); // ICW3: slave on IRQ2
+        data2.write(0x02);
+        data1.write(0x01); // ICW4: 8086 mode
+        data2.write(0x01);
+        data1.write(0xff); // mask everything
+        data2.write(0xff);
+    }
+}
+
+/// Gives every usable RAM region to the heap, less the first MiB (firmware and loader data),
+/// the image, the page tables and any boot modules.
+fn give_ram_to_heap(info: &BootInfo, image: (u64, u64), tables: (u64, u64)) {
+    let mut taken: [(u64, u64); 2 + crate::bootinfo::MAX_MODULES] =
+        [(0, 0); 2 + crate::bootinfo::MAX_MODULES];
+    taken[0] = image;
+    taken[1] = tables;
+    for (slot, m) in taken[2..].iter_mut().zip(info.modules()) {
+        *slot = (m.start, m.start.saturating_add(m.len));
+    }
+    for r in info
+        .regions()
+        .iter()
+        .filter(|r| r.kind == MemoryKind::Usable)
+    {
+        let mut pieces = [(r.start.max(1 << 20), r.end())];
+        // Cut out each taken range; a cut may split a piece, so keep at most a few pieces by
+        // claiming the part before a cut right away.
+        for &(ts, te) in taken.iter().filter(|(s, e)| s < e) {
+            let (s, e) = pieces[0];
+            if te <= s || e <= ts {
+                continue;
+            }
+            if s < ts {
+                claim(s, ts);
+            }
+            pieces[0] = (te.max(s), e);
+        }
+        let (s, e) = pieces[0];
+        claim(s, e);
+    }
+}
+
+fn claim(start: u64, end: u64) {
+    let (start, end) = (start.next_multiple_of(4096), end & !4095);
+    if end > start {
+        // SAFETY: usable RAM per the memory map, outside the image, the page tables and the
+        // modules, mapped read-write by `paging::init`, and claimed once.
+        unsafe { crate::heap::claim(start, end) };
+    }
+}
+
+/// QEMU's microvm has no PCI host bridge; q35 has one at 00:00.0 (vendor 0x8086, device
+/// 0x29c0). Read through the legacy configuration ports.
+fn machine_name() -> &'static str {
+    use ::x86_64::instructions::port::Port;
+    let mut address = Port::<u32>::new(0xcf8);
+    let mut data = Port::<u32>::new(0xcfc);
+    // SAFETY: 0xcf8/0xcfc are the PCI configuration mechanism #1 ports; selecting 00:00.0
+    // register 0 and reading it has no side effect. Without PCI the read floats high.
+    let id = unsafe {
+        address.write(0x8000_0000);
+        data.read()
+    };
+    match id {
+        0x29c0_8086 => "qemu-q35",
+        0xffff_ffff | 0 => "qemu-microvm",
+        _ => "x86_64-pc",
+    }
+}
+
+/// Writes to COM1 directly, bypassing the executor: for boot messages and crash reports.
+pub fn early_write(bytes: &[u8]) {
+    serial::write(bytes);
+}
+
+/// COM1 as a `fmt::Write`, for boot messages and crash reports.
+#[derive(Debug)]
+pub struct EarlyConsole;
+
+impl fmt::Write for EarlyConsole {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        serial::write(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Ends the run with `code`: through QEMU's isa-debug-exit device (I/O port 0xf4), which makes
+/// QEMU exit with status `code * 2 + 1`; codes outside 0..=127 become 127. Elsewhere (no such
+/// device) the CPU halts with interrupts off.
+pub fn exit(code: i32) -> ! {
+    use ::x86_64::instructions::port::Port;
+    let code = if (0..=127).contains(&code) { code } else { 127 };
+    // SAFETY: port 0xf4 is QEMU's isa-debug-exit (run-qemu adds it); without the device the
+    // write goes nowhere.
+    unsafe { Port::<u32>::new(0xf4).write(code as u32) };
+    loop {
+        ::x86_64::instructions::interrupts::disable();
+        ::x86_64::instructions::hlt();
+    }
+}

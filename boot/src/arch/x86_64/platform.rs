@@ -1,0 +1,69 @@
+//! The x86_64 machine as the executor sees it: the TSC clock, the local APIC alarm, `sti; hlt`
+//! idle, the CMOS wall clock, RDSEED/RDRAND entropy, the COM1 console and isa-debug-exit.
+
+use morgana_executor::{EntropyError, EventTable, Instant, Platform, UtcTime};
+
+use super::{apic, rng, serial, time::Tsc};
+
+/// The x86_64 PVH platform.
+#[derive(Debug)]
+pub struct Pvh {
+    /// The TSC's frequency and where it came from.
+    pub tsc: Tsc,
+    /// The TSC at the first instruction: the clock's zero.
+    pub boot_tsc: u64,
+    /// Wall-clock time read at boot, and the monotonic time it was read at.
+    pub wall: Option<(UtcTime, Instant)>,
+    /// `"qemu-microvm"`, `"qemu-q35"`, ...
+    pub name: &'static str,
+}
+
+impl Platform for Pvh {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn now(&self) -> Instant {
+        let ticks = super::time::rdtsc().saturating_sub(self.boot_tsc);
+        Instant::from_nanos(self.tsc.ticks_to_nanos(ticks))
+    }
+
+    fn set_alarm(&self, deadline: Option<Instant>) {
+        apic::set_alarm(deadline.map(|d| {
+            self.boot_tsc
+                .saturating_add(self.tsc.nanos_to_ticks(d.as_nanos()))
+        }));
+    }
+
+    fn idle(&self, events: &EventTable) {
+        use ::x86_64::instructions::interrupts;
+        // `sti` takes effect after the next instruction, so `sti; hlt` cannot lose an
+        // interrupt that arrives after the check: it will end the `hlt` (SDM vol. 2, STI).
+        interrupts::disable();
+        if events.any_marked() {
+            interrupts::enable();
+            return;
+        }
+        interrupts::enable_and_hlt();
+    }
+
+    fn wall_clock(&self) -> Option<UtcTime> {
+        let (base, at) = self.wall?;
+        let since = self.now().saturating_duration_since(at);
+        Some(UtcTime::from_unix_nanos(
+            base.unix_nanos() + since.as_nanos(),
+        ))
+    }
+
+    fn entropy(&self, buf: &mut [u8]) -> Result<(), EntropyError> {
+        rng::fill(buf)
+    }
+
+    fn console_write(&self, bytes: &[u8]) {
+        serial::write(bytes);
+    }
+
+    fn exit(&self, code: i32) -> ! {
+        super::exit(code)
+    }
+}
