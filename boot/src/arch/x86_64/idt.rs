@@ -132,6 +132,11 @@ static VECTOR_LEVEL_GSI: [AtomicU32; 256] = [const { AtomicU32::new(0) }; 256];
 /// The executor's event table: the one thing interrupt handlers write.
 pub static EVENTS: EventTable = EventTable::new();
 
+/// The slot the alarm (timer vector) marks: the first one allocated, by [`init`].
+fn alarm_event() -> EventId {
+    EventId::from_index(0).expect("slot 0 exists")
+}
+
 /// Binds a free device vector to `event`; `level_gsi` names the IOAPIC input to mask on each
 /// interrupt when the line is level-triggered. Returns the vector, or `None` when all are taken.
 pub fn bind_vector(event: EventId, level_gsi: Option<u32>) -> Option<u8> {
@@ -162,7 +167,12 @@ extern "C" fn dispatch(frame: &mut TrapFrame) {
     if vector == apic::SPURIOUS_VECTOR as usize {
         return; // SDM 11.9: no EOI for the spurious vector
     }
-    if vector != apic::TIMER_VECTOR as usize {
+    if vector == apic::TIMER_VECTOR as usize {
+        // The alarm: marking an event is what makes `idle` see it. Without it, an alarm that
+        // goes off between `set_alarm` and `hlt` (a deadline already past) would be handled
+        // and forgotten, and the `hlt` would wait for an interrupt that never comes.
+        EVENTS.mark(alarm_event());
+    } else {
         let level = VECTOR_LEVEL_GSI[vector].load(Ordering::Acquire);
         if level != 0 {
             super::irq::mask_gsi_from_interrupt(level - 1);
@@ -187,12 +197,18 @@ unsafe impl Sync for Idt {}
 static IDT: Idt = Idt(UnsafeCell::new([[0; 2]; 256]));
 
 /// Fills and loads the IDT: an interrupt gate (interrupts off on entry) per vector, double
-/// faults on their own stack, NMIs and machine checks on another.
+/// faults on their own stack, NMIs and machine checks on another. Reserves the alarm's event
+/// slot.
 ///
 /// # Safety
 ///
 /// Once, on the boot core, with interrupts disabled, after [`gdt::init`].
 pub unsafe fn init() {
+    assert_eq!(
+        EVENTS.alloc(),
+        Some(alarm_event()),
+        "the alarm takes the first event slot"
+    );
     let stubs = &raw const __isr_stubs as u64;
     let idt = IDT.0.get();
     for vector in 0..256 {
