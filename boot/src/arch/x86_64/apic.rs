@@ -140,8 +140,9 @@ fn write(offset: u32, value: u32) {
 /// TSC-deadline timer when `CPUID.1:ECX[24]` advertises it, else the LAPIC timer in one-shot mode,
 /// divided by 16 and measured against `tsc` for 1 ms. Its vector is [`TIMER_VECTOR`].
 ///
-/// Call once, with interrupts disabled, before [`set_alarm`].
-pub fn init(tsc: &Tsc) -> &'static str {
+/// Call [`enable`] once, with interrupts disabled, then (after measuring the TSC, possibly
+/// with a [`Stopwatch`] running) [`init_timer`], before [`set_alarm`].
+pub fn enable() -> bool {
     let features = __cpuid(1).ecx;
     let has_x2apic = features & (1 << 21) != 0;
     let has_tsc_deadline = features & (1 << 24) != 0;
@@ -197,7 +198,56 @@ pub fn init(tsc: &Tsc) -> &'static str {
     let _ = read(reg::ESR);
     // Clear anything in service from before us.
     write(reg::EOI, 0);
+    HAS_TSC_DEADLINE.store(has_tsc_deadline, Ordering::Relaxed);
+    has_tsc_deadline
+}
 
+static HAS_TSC_DEADLINE: core::sync::atomic::AtomicBool =
+    core::sync::atomic::AtomicBool::new(false);
+
+/// Measures the LAPIC timer against the TSC over a window that someone else times (the PIT
+/// calibration of the TSC), so that one wait calibrates both.
+#[derive(Debug, Default)]
+pub struct Stopwatch {
+    start: Option<u64>,
+    result: Option<(u64, u64)>,
+}
+
+impl Stopwatch {
+    /// Starts the LAPIC timer counting down (masked) from its maximum; call right after the
+    /// window's first TSC sample.
+    pub fn start(&mut self) {
+        write(
+            reg::LVT_TIMER,
+            LVT_MASKED | LVT_TIMER_ONE_SHOT | u32::from(TIMER_VECTOR),
+        );
+        write(reg::TIMER_DIVIDE, TIMER_DIVIDE_BY_16);
+        let a = rdtsc();
+        write(reg::TIMER_INITIAL, u32::MAX);
+        let b = rdtsc();
+        self.start = Some(a + b.wrapping_sub(a) / 2);
+    }
+
+    /// Reads how far it counted; call right after the window's last TSC sample.
+    pub fn stop(&mut self) {
+        let Some(start) = self.start else { return };
+        let a = rdtsc();
+        let current = read(reg::TIMER_CURRENT);
+        let b = rdtsc();
+        write(reg::TIMER_INITIAL, 0);
+        let end = a + b.wrapping_sub(a) / 2;
+        self.result = Some((
+            u64::from(u32::MAX - current),
+            end.wrapping_sub(start).max(1),
+        ));
+    }
+}
+
+/// Chooses and sets up the one-shot timer: TSC-deadline where the CPU has it, else the LAPIC
+/// timer, whose rate comes from `measured` (a [`Stopwatch`] run during the TSC's calibration)
+/// or, failing that, from 1 ms measured against `tsc` now. Returns a description for the log.
+pub fn init_timer(tsc: &Tsc, measured: &Stopwatch) -> &'static str {
+    let has_tsc_deadline = HAS_TSC_DEADLINE.load(Ordering::Relaxed);
     let x2 = mode() == MODE_X2APIC;
     if has_tsc_deadline {
         write(
@@ -217,13 +267,21 @@ pub fn init(tsc: &Tsc) -> &'static str {
         }
     } else {
         TSC_HZ.store(tsc.hz, Ordering::Relaxed);
-        LAPIC_TIMER_HZ.store(calibrate_lapic_timer(tsc), Ordering::Relaxed);
+        let hz = match measured.result {
+            Some((counted, elapsed)) => {
+                let hz = u128::from(counted) * u128::from(tsc.hz) / u128::from(elapsed);
+                u64::try_from(hz).unwrap_or(u64::MAX).max(1_000_000)
+            }
+            None => calibrate_lapic_timer(tsc),
+        };
+        LAPIC_TIMER_HZ.store(hz, Ordering::Relaxed);
         write(reg::LVT_TIMER, LVT_TIMER_ONE_SHOT | u32::from(TIMER_VECTOR));
         TIMER.store(TIMER_LAPIC, Ordering::Relaxed);
-        if x2 {
-            "x2apic, lapic timer (one-shot, calibrated against the tsc)"
-        } else {
-            "xapic, lapic timer (one-shot, calibrated against the tsc)"
+        match (x2, measured.result.is_some()) {
+            (true, true) => "x2apic, lapic timer (one-shot, measured with the pit window)",
+            (true, false) => "x2apic, lapic timer (one-shot, calibrated against the tsc)",
+            (false, true) => "xapic, lapic timer (one-shot, measured with the pit window)",
+            (false, false) => "xapic, lapic timer (one-shot, calibrated against the tsc)",
         }
     }
 }

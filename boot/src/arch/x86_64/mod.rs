@@ -57,6 +57,7 @@ unsafe extern "Rust" {
 
 /// Rust's first function, called by `_start64` on the boot stack with interrupts off.
 extern "C" fn start(start_info: u64) -> ! {
+    let mut stages = Stages::new();
     serial::init();
     remap_legacy_pic();
     // SAFETY: once, at boot, interrupts off, in this order.
@@ -64,6 +65,7 @@ extern "C" fn start(start_info: u64) -> ! {
         gdt::init();
         idt::init();
     }
+    stages.mark("console+idt");
     let info = match pvh::parse(&IdentityMemory, start_info) {
         Ok(info) => info,
         Err(e) => {
@@ -76,35 +78,37 @@ extern "C" fn start(start_info: u64) -> ! {
     let [ist0, ist1] = gdt::ist_guard_pages();
     // SAFETY: once, at boot, on the boot page tables; the guard pages are never used.
     let mapped = unsafe { paging::init(&info, image, &[stack_guard, ist0, ist1]) };
+    stages.mark("paging");
     give_ram_to_heap(&info, image.span(), mapped.tables);
-
-    let tsc = time::Tsc::detect();
-    let alarm = apic::init(&tsc);
-
+    stages.mark("heap");
+    let tsc_deadline = apic::enable();
+    let mut lapic = apic::Stopwatch::default();
+    let tsc = time::Tsc::detect(&mut |open| match (tsc_deadline, open) {
+        (true, _) => {}
+        (false, true) => lapic.start(),
+        (false, false) => lapic.stop(),
+    });
+    stages.mark("clock");
+    let alarm = apic::init_timer(&tsc, &lapic);
     irq::init();
+    stages.mark("apic");
     let boot_tsc = entry::boot_tsc();
     let platform = platform::Pvh {
         tsc,
         boot_tsc,
-        wall: None,
+        wall: core::cell::OnceCell::new(),
         name: machine_name(),
-    };
-    let wall = rtc::read();
-    let platform = platform::Pvh {
-        wall: wall.map(|w| (w, morgana_executor::Platform::now(&platform))),
-        ..platform
     };
     let _ = writeln!(
         EarlyConsole,
         "morgana: x86_64 PVH on {}, {} MiB RAM, {} KiB heap; clock: TSC {}.{:03} MHz ({}); \
-         alarm: {alarm}; wall clock: {}; entropy: {}",
+         alarm: {alarm}; wall clock: CMOS RTC (read on first use); entropy: {}",
         platform.name,
         info.usable_bytes() >> 20,
         crate::heap::size() >> 10,
         platform.tsc.hz / 1_000_000,
         platform.tsc.hz / 1000 % 1000,
         platform.tsc.source,
-        if wall.is_some() { "CMOS RTC" } else { "none" },
         rng::source().unwrap_or("NONE (entropy requests will fail)"),
     );
     let machine = Machine {
@@ -113,16 +117,50 @@ extern "C" fn start(start_info: u64) -> ! {
         platform: Rc::new(platform),
     };
     let to_main = morgana_executor::Platform::now(&*machine.platform);
-    let _ = writeln!(
+    let _ = write!(
         EarlyConsole,
-        "boot: entry to main in {} us",
+        "boot: entry to main in {} us (",
         to_main.as_nanos() / 1000
     );
+    stages.report(&tsc, boot_tsc);
     ::x86_64::instructions::interrupts::enable();
     // SAFETY: `#[morgana::main]` defines this symbol with exactly this signature; an image
     // without an appliance does not link.
     let code = unsafe { __morgana_appliance_entry(machine) };
     exit(code)
+}
+
+/// When each start-up stage ended (TSC), for the boot line.
+struct Stages {
+    marks: [(&'static str, u64); 8],
+    count: usize,
+}
+
+impl Stages {
+    fn new() -> Self {
+        Stages {
+            marks: [("", 0); 8],
+            count: 0,
+        }
+    }
+
+    fn mark(&mut self, name: &'static str) {
+        if self.count < self.marks.len() {
+            self.marks[self.count] = (name, time::rdtsc());
+            self.count += 1;
+        }
+    }
+
+    /// Prints each stage's length in microseconds: `paging 12, heap 3, ...)`.
+    fn report(&self, tsc: &time::Tsc, boot_tsc: u64) {
+        let mut prev = boot_tsc;
+        for (i, (name, at)) in self.marks[..self.count].iter().enumerate() {
+            let us = tsc.ticks_to_nanos(at.saturating_sub(prev)) / 1000;
+            let sep = if i + 1 == self.count { ")\n" } else { ", " };
+            let _ = write!(EarlyConsole, "{name} {us}{sep}");
+            prev = *at;
+        }
+    }
 }
 
 /// Moves the 8259 PICs' vectors to 0x20-0x2f and masks every line. Firmware (SeaBIOS) leaves

@@ -206,25 +206,32 @@ pub unsafe fn init(info: &BootInfo, image: ImageLayout, guards: &[u64]) -> Mappe
     };
 
     let pml4 = frames.alloc();
-    let top = info
+
+    // Walk only what gets mapped: RAM (and ACPI) regions and the device window, in address
+    // order, each 2 MiB stretch once.
+    let mut ranges = [(0u64, 0u64); crate::bootinfo::MAX_REGIONS + 1];
+    let mut n = 0;
+    for r in info
         .regions()
         .iter()
         .filter(|r| r.kind != MemoryKind::Reserved)
-        .map(|r| r.end())
-        .fold(DEVICE_WINDOW.1, u64::max)
-        .next_multiple_of(LARGE);
+    {
+        ranges[n] = (r.start, r.end());
+        n += 1;
+    }
+    ranges[n] = DEVICE_WINDOW;
+    n += 1;
+    let ranges = &mut ranges[..n];
+    ranges.sort_unstable();
 
     let gib_pages = gib_pages_supported();
-    let mut chunk = 0;
-    while chunk < top {
-        if chunk % GIB == 0 {
-            // A whole gigabyte at once: skipped when nothing in it is mapped, one 1 GiB page
-            // when all of it gets the same rights and the CPU has such pages.
-            if !any_mapped(&plan, chunk, chunk + GIB) {
-                chunk += GIB;
-                continue;
-            }
+    let mut done = 0; // every stretch below this is mapped
+    for &(range_start, range_end) in ranges.iter() {
+        let mut chunk = (range_start & !(LARGE - 1)).max(done);
+        while chunk < range_end {
+            // A whole gigabyte of equal rights is one 1 GiB page, where the CPU has them.
             if gib_pages
+                && chunk % GIB == 0
                 && !plan.splits(chunk, GIB)
                 && let Some(r) = plan.rights(chunk)
             {
@@ -233,27 +240,28 @@ pub unsafe fn init(info: &BootInfo, image: ImageLayout, guards: &[u64]) -> Mappe
                 chunk += GIB;
                 continue;
             }
-        }
-        if plan.splits(chunk, LARGE) {
-            let pt = frames.alloc();
-            let mut any = false;
-            for i in 0..512 {
-                let addr = chunk + i * PAGE;
-                if let Some(r) = plan.rights(addr) {
-                    // SAFETY: `pt` is a zeroed frame of ours, identity-mapped; `i` < 512.
-                    unsafe { (pt as *mut u64).add(i as usize).write(addr | r.bits()) };
-                    any = true;
+            if plan.splits(chunk, LARGE) {
+                let pt = frames.alloc();
+                let mut any = false;
+                for i in 0..512 {
+                    let addr = chunk + i * PAGE;
+                    if let Some(r) = plan.rights(addr) {
+                        // SAFETY: `pt` is a zeroed frame of ours, identity-mapped; `i` < 512.
+                        unsafe { (pt as *mut u64).add(i as usize).write(addr | r.bits()) };
+                        any = true;
+                    }
                 }
+                if any {
+                    // SAFETY: as above, the table frames are ours and identity-mapped.
+                    unsafe { set_entry(&mut frames, pml4, chunk, 1, pt | PRESENT | WRITABLE) };
+                }
+            } else if let Some(r) = plan.rights(chunk) {
+                // SAFETY: as above.
+                unsafe { set_entry(&mut frames, pml4, chunk, 1, chunk | r.bits() | HUGE) };
             }
-            if any {
-                // SAFETY: as above, the table frames are ours and identity-mapped.
-                unsafe { set_entry(&mut frames, pml4, chunk, 1, pt | PRESENT | WRITABLE) };
-            }
-        } else if let Some(r) = plan.rights(chunk) {
-            // SAFETY: as above.
-            unsafe { set_entry(&mut frames, pml4, chunk, 1, chunk | r.bits() | HUGE) };
+            chunk += LARGE;
         }
-        chunk += LARGE;
+        done = done.max(chunk);
     }
 
     // SAFETY: the new tables map the code running now (text is executable at the same
@@ -263,17 +271,6 @@ pub unsafe fn init(info: &BootInfo, image: ImageLayout, guards: &[u64]) -> Mappe
     Mapped {
         tables: (start, frames.next),
     }
-}
-
-/// Whether any page of `[start, end)` gets mapped: RAM or device window overlaps it.
-fn any_mapped(plan: &Plan<'_>, start: u64, end: u64) -> bool {
-    let overlaps = |s: u64, e: u64| s < end && start < e;
-    overlaps(DEVICE_WINDOW.0, DEVICE_WINDOW.1)
-        || plan
-            .info
-            .regions()
-            .iter()
-            .any(|r| r.kind != MemoryKind::Reserved && overlaps(r.start, r.end()))
 }
 
 /// Whether the CPU has 1 GiB pages (CPUID 0x8000_0001 EDX bit 26, "Page1GB").

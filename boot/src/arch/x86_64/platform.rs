@@ -3,7 +3,9 @@
 
 use morgana_executor::{EntropyError, EventTable, Instant, Platform, UtcTime};
 
-use super::{apic, rng, serial, time::Tsc};
+use core::cell::OnceCell;
+
+use super::{apic, rng, rtc, serial, time::Tsc};
 
 /// The x86_64 PVH platform.
 #[derive(Debug)]
@@ -12,8 +14,9 @@ pub struct Pvh {
     pub tsc: Tsc,
     /// The TSC at the first instruction: the clock's zero.
     pub boot_tsc: u64,
-    /// Wall-clock time read at boot, and the monotonic time it was read at.
-    pub wall: Option<(UtcTime, Instant)>,
+    /// Wall-clock time and the monotonic time it was read at: read from the CMOS RTC on first
+    /// use (a read waits for the RTC's update cycle, which boot should not).
+    pub wall: OnceCell<Option<(UtcTime, Instant)>>,
     /// `"qemu-microvm"`, `"qemu-q35"`, ...
     pub name: &'static str,
 }
@@ -48,7 +51,9 @@ impl Platform for Pvh {
     }
 
     fn wall_clock(&self) -> Option<UtcTime> {
-        let (base, at) = self.wall?;
+        let (base, at) = (*self
+            .wall
+            .get_or_init(|| rtc::read().map(|w| (w, self.now()))))?;
         let since = self.now().saturating_duration_since(at);
         Some(UtcTime::from_unix_nanos(
             base.unix_nanos() + since.as_nanos(),
