@@ -2,7 +2,8 @@
 //! tokens, split virtqueues, the virtio-mmio and virtio-pci transports, virtio-net, Xen netfront,
 //! and the 16550 and PL011 UARTs.
 //!
-//! Filled by the netstack issue; it is empty until then.
+//! Here now: [`uart`] (the 16550). The device traits, virtqueues, transports and virtio-net
+//! arrive with the netstack issue, netfront with the Xen issue.
 #![no_std]
 
 pub mod uart;
