@@ -1,5 +1,7 @@
-//! `cargo xtask bench`: run criterion benches and summarise their medians.
+//! `cargo xtask bench`: run criterion benches and summarise their medians, or time QEMU boots.
 
+mod boot;
+mod floor;
 mod json;
 mod report;
 
@@ -11,9 +13,20 @@ use std::process::ExitCode;
 use crate::util::{self, Cmd, Error};
 use report::{Report, Row};
 
-/// A criterion bench whose results form a workload × runtime table.
+/// A bench group: what `cargo xtask bench NAME` runs.
 struct Group {
     name: &'static str,
+    kind: Kind,
+}
+
+enum Kind {
+    /// A criterion bench whose results form a workload × runtime table.
+    Criterion(Criterion),
+    /// The hello image's size and QEMU boots against the floor image (see [`boot`]).
+    Boot,
+}
+
+struct Criterion {
     package: &'static str,
     bench: &'static str,
     workloads: &'static [&'static str],
@@ -22,13 +35,21 @@ struct Group {
 }
 
 /// Every bench group; `cargo xtask bench` with no argument runs them all, in this order.
-const GROUPS: &[Group] = &[Group {
-    name: "executor",
-    package: "morgana-benches",
-    bench: "executor",
-    workloads: &["spawn_100k", "mvar_pingpong_1m", "timers_100k"],
-    runtimes: &["morgana", "tokio", "localpool"],
-}];
+const GROUPS: &[Group] = &[
+    Group {
+        name: "executor",
+        kind: Kind::Criterion(Criterion {
+            package: "morgana-benches",
+            bench: "executor",
+            workloads: &["spawn_100k", "mvar_pingpong_1m", "timers_100k"],
+            runtimes: &["morgana", "tokio", "localpool"],
+        }),
+    },
+    Group {
+        name: "boot",
+        kind: Kind::Boot,
+    },
+];
 
 pub fn bench(group: Option<&str>) -> Result<ExitCode, Error> {
     let selected: Vec<&Group> = match group {
@@ -36,7 +57,10 @@ pub fn bench(group: Option<&str>) -> Result<ExitCode, Error> {
         Some(name) => vec![find_group(name)?],
     };
     for group in selected {
-        run_group(group)?;
+        match &group.kind {
+            Kind::Criterion(criterion) => run_criterion(group.name, criterion)?,
+            Kind::Boot => boot::run(group.name, &util::target_dir().join("bench"))?,
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -62,7 +86,7 @@ fn find_group(name: &str) -> Result<&'static Group, Error> {
         })
 }
 
-fn run_group(group: &Group) -> Result<(), Error> {
+fn run_criterion(name: &'static str, group: &Criterion) -> Result<(), Error> {
     Cmd::cargo()
         .args([
             "bench",
@@ -75,7 +99,7 @@ fn run_group(group: &Group) -> Result<(), Error> {
         ])
         .run()?;
     let criterion = criterion_dir();
-    let report = collect(group, &criterion)?;
+    let report = collect(name, group, &criterion)?;
     if !report.has_results() {
         eprintln!(
             "warning: no criterion results found under {}",
@@ -84,7 +108,7 @@ fn run_group(group: &Group) -> Result<(), Error> {
     }
     println!();
     print!("{}", report.text_table());
-    save(&report, &util::target_dir().join("bench"))
+    save_report(&report, &util::target_dir().join("bench"))
 }
 
 /// Where criterion writes results: `$CRITERION_HOME`, else `<target>/criterion`.
@@ -96,7 +120,7 @@ fn criterion_dir() -> PathBuf {
 }
 
 /// Reads `<criterion>/<workload>/<runtime>/new/estimates.json` for every pair.
-fn collect(group: &Group, criterion: &Path) -> Result<Report, Error> {
+fn collect(name: &'static str, group: &Criterion, criterion: &Path) -> Result<Report, Error> {
     let mut rows = Vec::new();
     for &workload in group.workloads {
         let times = group
@@ -113,7 +137,7 @@ fn collect(group: &Group, criterion: &Path) -> Result<Report, Error> {
         rows.push(Row { workload, times });
     }
     Ok(Report {
-        group: group.name,
+        group: name,
         runtimes: group.runtimes,
         rows,
     })
@@ -134,22 +158,42 @@ fn read_median(path: &Path) -> Result<Option<f64>, Error> {
     })
 }
 
+/// Saves a criterion group's report (see [`save`]), comparing our runtime with the last run.
+fn save_report(report: &Report, dir: &Path) -> Result<(), Error> {
+    let subject = report.runtimes.first().copied().unwrap_or_default();
+    save(
+        dir,
+        report.group,
+        &report.json(),
+        &report.markdown(),
+        |previous| {
+            let times = report::previous_times(previous, subject)?;
+            Some(report.changes(&times))
+        },
+    )
+}
+
 /// Writes `<dir>/<group>.json` and `.md`, keeping the previous JSON as `<group>.prev.json`
-/// and printing how our times moved since then.
-fn save(report: &Report, dir: &Path) -> Result<(), Error> {
+/// and printing what `changes` makes of it (`None`: it could not be parsed).
+fn save(
+    dir: &Path,
+    group: &str,
+    json: &str,
+    markdown: &str,
+    changes: impl FnOnce(&str) -> Option<String>,
+) -> Result<(), Error> {
     let io_error = |path: &Path, err: io::Error| {
         Error::new(format!("cannot write {}: {err}", util::display_path(path)))
     };
     fs::create_dir_all(dir).map_err(|err| io_error(dir, err))?;
-    let json_path = dir.join(format!("{}.json", report.group));
-    let prev_path = dir.join(format!("{}.prev.json", report.group));
-    let md_path = dir.join(format!("{}.md", report.group));
+    let json_path = dir.join(format!("{group}.json"));
+    let prev_path = dir.join(format!("{group}.prev.json"));
+    let md_path = dir.join(format!("{group}.md"));
 
     if let Ok(previous) = fs::read_to_string(&json_path) {
         fs::rename(&json_path, &prev_path).map_err(|err| io_error(&prev_path, err))?;
-        let subject = report.runtimes.first().copied().unwrap_or_default();
-        match report::previous_times(&previous, subject) {
-            Some(times) => print!("\n{}", report.changes(&times)),
+        match changes(&previous) {
+            Some(changes) => print!("\n{changes}"),
             None => eprintln!(
                 "warning: cannot parse {}; skipping the comparison",
                 util::display_path(&prev_path)
@@ -157,8 +201,8 @@ fn save(report: &Report, dir: &Path) -> Result<(), Error> {
         }
     }
 
-    fs::write(&json_path, report.json()).map_err(|err| io_error(&json_path, err))?;
-    fs::write(&md_path, report.markdown()).map_err(|err| io_error(&md_path, err))?;
+    fs::write(&json_path, json).map_err(|err| io_error(&json_path, err))?;
+    fs::write(&md_path, markdown).map_err(|err| io_error(&md_path, err))?;
     println!(
         "\nwrote {} and {}",
         util::display_path(&json_path),
@@ -171,12 +215,21 @@ fn save(report: &Report, dir: &Path) -> Result<(), Error> {
 mod tests {
     use super::*;
 
+    fn executor() -> &'static Criterion {
+        match &find_group("executor").unwrap().kind {
+            Kind::Criterion(criterion) => criterion,
+            Kind::Boot => panic!("executor is a criterion group"),
+        }
+    }
+
     #[test]
     fn group_lookup() {
-        assert_eq!(
-            find_group("executor").map(|group| group.bench),
-            Ok("executor")
-        );
+        assert_eq!(executor().bench, "executor");
+        assert!(matches!(
+            find_group("boot").map(|group| &group.kind),
+            Ok(Kind::Boot)
+        ));
+        assert_eq!(group_names(), "executor, boot");
         assert_eq!(find_group("nope").map_err(|err| err.code()).err(), Some(2));
     }
 
@@ -193,21 +246,21 @@ mod tests {
         };
         write_estimate("spawn_100k", "morgana", 100.0);
         write_estimate("spawn_100k", "tokio", 200.0);
-        let group = find_group("executor").unwrap();
+        let group = executor();
 
-        let report = collect(group, &criterion).unwrap();
+        let report = collect("executor", group, &criterion).unwrap();
         assert_eq!(report.rows[0].times, vec![Some(100.0), Some(200.0), None]);
         assert_eq!(report.rows[2].times, vec![None, None, None]);
 
         let out = dir.join("bench");
-        save(&report, &out).unwrap();
-        save(&report, &out).unwrap();
+        save_report(&report, &out).unwrap();
+        save_report(&report, &out).unwrap();
         assert!(out.join("executor.json").is_file());
         assert!(out.join("executor.prev.json").is_file());
         assert!(out.join("executor.md").is_file());
 
         write_estimate("timers_100k", "morgana", f64::NAN);
-        assert!(collect(group, &criterion).is_err());
+        assert!(collect("executor", group, &criterion).is_err());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

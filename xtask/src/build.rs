@@ -1,6 +1,6 @@
 //! `build` and `run-hosted`: compile an appliance and find its image.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::util::{self, Cmd, Error};
@@ -22,6 +22,21 @@ impl Arch {
             ))),
         }
     }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64",
+            Self::Aarch64 => "aarch64",
+        }
+    }
+
+    /// The Rust target an image for this architecture is built for.
+    pub fn target(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64-unknown-none",
+            Self::Aarch64 => "aarch64-unknown-none",
+        }
+    }
 }
 
 /// What to build: `--appliance NAME [--release] [--arch ARCH]`.
@@ -33,6 +48,17 @@ pub struct BuildArgs {
     pub arch: Option<Arch>,
 }
 
+/// A built image.
+#[derive(Debug)]
+pub struct Image {
+    /// The file to run or boot: for a bare-metal release build, the stripped copy if one was made.
+    pub path: PathBuf,
+    /// The file as the linker wrote it, with its symbols: what a debugger loads.
+    pub elf: PathBuf,
+    /// The size of `path` in bytes.
+    pub bytes: u64,
+}
+
 /// `cargo xtask build`: builds the image and reports where it is and how big.
 pub fn build(args: &BuildArgs) -> Result<ExitCode, Error> {
     build_image(args)?;
@@ -41,7 +67,7 @@ pub fn build(args: &BuildArgs) -> Result<ExitCode, Error> {
 
 /// `cargo xtask run-hosted`: builds the hosted image, runs it, and exits as it did.
 pub fn run_hosted(args: &BuildArgs, program_args: &[String]) -> Result<ExitCode, Error> {
-    let image = build_image(args)?;
+    let image = build_image(args)?.path;
     let status = Cmd::new(&image)
         .display_as(util::display_path(&image))
         .args(program_args.iter().cloned())
@@ -49,33 +75,78 @@ pub fn run_hosted(args: &BuildArgs, program_args: &[String]) -> Result<ExitCode,
     Ok(ExitCode::from(util::shell_exit_code(status)))
 }
 
-/// Builds the image and prints its path and size; returns the path.
-fn build_image(args: &BuildArgs) -> Result<PathBuf, Error> {
-    let image = match args.arch {
+/// Builds the image and prints its path and size (and its stripped copy's, for a bare-metal
+/// release build).
+pub fn build_image(args: &BuildArgs) -> Result<Image, Error> {
+    let elf = match args.arch {
         None => build_hosted(args)?,
         Some(arch) => build_bare_metal(arch, args)?,
     };
-    let bytes = std::fs::metadata(&image)
-        .map_err(|err| Error::new(format!("cannot read {}: {err}", image.display())))?
-        .len();
+    let bytes = file_size(&elf)?;
+    eprintln!("image: {}", describe_file(&elf, bytes));
+    let stripped = match args.arch {
+        Some(_) if args.release => strip(&elf)?,
+        _ => None,
+    };
+    Ok(match stripped {
+        Some(path) => {
+            let bytes = file_size(&path)?;
+            Image { path, elf, bytes }
+        }
+        None => Image {
+            path: elf.clone(),
+            elf,
+            bytes,
+        },
+    })
+}
+
+/// `target/x86_64-unknown-none/release/hello (81234 bytes, 79.3 KiB)`.
+fn describe_file(path: &Path, bytes: u64) -> String {
     let kib = bytes as f64 / 1024.0;
-    eprintln!(
-        "image: {} ({bytes} bytes, {kib:.1} KiB)",
-        util::display_path(&image)
-    );
-    Ok(image)
+    format!("{} ({bytes} bytes, {kib:.1} KiB)", util::display_path(path))
+}
+
+fn file_size(path: &Path) -> Result<u64, Error> {
+    Ok(std::fs::metadata(path)
+        .map_err(|err| Error::new(format!("cannot read {}: {err}", path.display())))?
+        .len())
 }
 
 /// The hosted flavour: `cargo build -p NAME`, a Linux process at `target/<profile>/NAME`.
 fn build_hosted(args: &BuildArgs) -> Result<PathBuf, Error> {
+    let file_name = format!("{}{}", args.appliance, std::env::consts::EXE_SUFFIX);
+    cargo_build(args, None, &file_name)
+}
+
+/// A bare-metal image: `cargo build -p NAME --target x86_64-unknown-none`, an ELF at
+/// `target/x86_64-unknown-none/<profile>/NAME` that QEMU boots with `-kernel` (PVH).
+fn build_bare_metal(arch: Arch, args: &BuildArgs) -> Result<PathBuf, Error> {
+    match arch {
+        Arch::X86_64 => cargo_build(args, Some(arch.target()), &args.appliance),
+        Arch::Aarch64 => Err(Error::usage(
+            "AArch64 images arrive with the AArch64 issue; build for --arch x86_64, or the hosted \
+             flavour (no --arch), for now",
+        )),
+    }
+}
+
+/// Runs `cargo build -p NAME [--target TARGET] [--release]` and returns the path of the binary.
+fn cargo_build(args: &BuildArgs, target: Option<&str>, file_name: &str) -> Result<PathBuf, Error> {
     let mut cargo = Cmd::cargo().args(["build", "-p", &args.appliance]);
+    if let Some(target) = target {
+        cargo = cargo.args(["--target", target]);
+    }
     if args.release {
         cargo = cargo.arg("--release");
     }
     cargo.run()?;
     let profile = if args.release { "release" } else { "debug" };
-    let file_name = format!("{}{}", args.appliance, std::env::consts::EXE_SUFFIX);
-    let image = util::target_dir().join(profile).join(file_name);
+    let mut dir = util::target_dir();
+    if let Some(target) = target {
+        dir.push(target);
+    }
+    let image = dir.join(profile).join(file_name);
     if !image.is_file() {
         return Err(Error::new(format!(
             "cargo built `{}` but {} does not exist; does the package have a binary named `{}`?",
@@ -87,9 +158,59 @@ fn build_hosted(args: &BuildArgs) -> Result<PathBuf, Error> {
     Ok(image)
 }
 
-/// Bare-metal images: not yet. The x86_64 PVH boot issue replaces this function.
-fn build_bare_metal(_arch: Arch, _args: &BuildArgs) -> Result<PathBuf, Error> {
-    Err(Error::usage(
-        "bare-metal images arrive with the x86_64 PVH boot issue; use the hosted build for now",
-    ))
+/// Writes `<elf>.stripped` with `--strip-all` and prints its size; `None` (and says so) when no
+/// objcopy is installed.
+fn strip(elf: &Path) -> Result<Option<PathBuf>, Error> {
+    let Some((objcopy, name)) = find_objcopy() else {
+        eprintln!(
+            "stripped: not made: neither rust-objcopy (in the Rust toolchain) nor objcopy \
+             (binutils) was found; the size above is the unstripped image's"
+        );
+        return Ok(None);
+    };
+    let mut stripped = elf.as_os_str().to_owned();
+    stripped.push(".stripped");
+    let stripped = PathBuf::from(stripped);
+    Cmd::new(&objcopy)
+        .display_as(name)
+        .arg("--strip-all")
+        .arg(util::display_path(elf))
+        .arg(util::display_path(&stripped))
+        .run()?;
+    let bytes = file_size(&stripped)?;
+    eprintln!(
+        "stripped: {} by {name} --strip-all",
+        describe_file(&stripped, bytes)
+    );
+    Ok(Some(stripped))
+}
+
+/// `rust-objcopy` from the toolchain's sysroot (rustc ships it), else binutils' `objcopy`.
+fn find_objcopy() -> Option<(PathBuf, &'static str)> {
+    let rustc = |arg: &str| {
+        let output = std::process::Command::new("rustc")
+            .args(arg.split(' '))
+            .current_dir(util::workspace_root())
+            .output()
+            .ok()?;
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    let from_toolchain = rustc("--print sysroot").and_then(|sysroot| {
+        let version = rustc("-vV")?;
+        let host = version
+            .lines()
+            .find_map(|line| line.strip_prefix("host: "))?;
+        let path = Path::new(&sysroot)
+            .join("lib/rustlib")
+            .join(host.trim())
+            .join("bin/rust-objcopy");
+        path.is_file().then_some(path)
+    });
+    match from_toolchain {
+        Some(path) => Some((path, "rust-objcopy")),
+        None => util::which("objcopy").map(|path| (path, "objcopy")),
+    }
 }

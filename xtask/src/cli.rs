@@ -1,6 +1,9 @@
 //! Hand-written command-line parsing: turns `std::env::args` into a [`Command`].
 
+use std::time::Duration;
+
 use crate::build::{Arch, BuildArgs};
+use crate::qemu::{self, Accel, Machine, RunQemuArgs};
 use crate::util::Error;
 
 /// What the user asked for.
@@ -8,6 +11,8 @@ use crate::util::Error;
 pub enum Command {
     Build(BuildArgs),
     RunHosted { build: BuildArgs, args: Vec<String> },
+    RunQemu(RunQemuArgs),
+    InstallQemu,
     Test { full: bool },
     Bench { group: Option<String> },
     Help,
@@ -37,6 +42,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, Error> {
                 args: theirs.to_vec(),
             })
         }
+        "run-qemu" => {
+            let (ours, theirs) = split_at_dashes(&rest);
+            parse_run_qemu(ours, theirs).map(Command::RunQemu)
+        }
+        "install-qemu" => match rest.first() {
+            None => Ok(Command::InstallQemu),
+            Some(arg) => Err(unknown_flag(arg)),
+        },
         "test" => parse_test(&rest),
         "bench" => parse_bench(&rest),
         "help" | "-h" | "--help" => Ok(Command::Help),
@@ -74,6 +87,65 @@ fn parse_build(args: &[String], allow_arch: bool) -> Result<BuildArgs, Error> {
         release,
         arch,
     })
+}
+
+fn parse_run_qemu(args: &[String], extra: &[String]) -> Result<RunQemuArgs, Error> {
+    let mut appliance = None;
+    let mut release = false;
+    let mut machine = None;
+    let mut accel = None;
+    let mut mem = None;
+    let mut gdb = false;
+    let mut append = None;
+    let mut timeout = None;
+    let mut flags = Flags::new(args);
+    while let Some(flag) = flags.next_flag()? {
+        match flag.name {
+            "--appliance" => set_once(&mut appliance, "--appliance", flags.value(&flag)?)?,
+            "--release" => release = flags.switch(&flag)?,
+            "--machine" => {
+                let value = Machine::parse(&flags.value(&flag)?)?;
+                set_once(&mut machine, "--machine", value)?;
+            }
+            "--accel" => {
+                let value = Accel::parse(&flags.value(&flag)?)?;
+                set_once(&mut accel, "--accel", value)?;
+            }
+            "--mem" => {
+                let value = flags.value(&flag)?;
+                qemu::check_mem(&value)?;
+                set_once(&mut mem, "--mem", value)?;
+            }
+            "--gdb" => gdb = flags.switch(&flag)?,
+            "--append" => set_once(&mut append, "--append", flags.value(&flag)?)?,
+            "--timeout" => {
+                let value = parse_seconds("--timeout", &flags.value(&flag)?)?;
+                set_once(&mut timeout, "--timeout", value)?;
+            }
+            other => return Err(unknown_flag(other)),
+        }
+    }
+    Ok(RunQemuArgs {
+        appliance: appliance.unwrap_or_else(|| qemu::DEFAULT_APPLIANCE.to_owned()),
+        release,
+        machine: machine.unwrap_or(Machine::Microvm),
+        accel,
+        mem: mem.unwrap_or_else(|| qemu::DEFAULT_MEM.to_owned()),
+        gdb,
+        append: append.unwrap_or_default(),
+        timeout,
+        extra: extra.to_vec(),
+    })
+}
+
+/// A positive number of seconds, e.g. `60` or `2.5`.
+fn parse_seconds(name: &str, value: &str) -> Result<Duration, Error> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|secs| secs.is_finite() && *secs > 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| Error::usage(format!("`{name}` takes seconds, e.g. 60; got `{value}`")))
 }
 
 fn parse_test(args: &[String]) -> Result<Command, Error> {
@@ -243,6 +315,81 @@ mod tests {
             })
         );
         assert!(parse_str("run-hosted --appliance hello --arch x86_64").is_err());
+    }
+
+    fn run_qemu(line: &str) -> RunQemuArgs {
+        match parse_str(line) {
+            Ok(Command::RunQemu(args)) => args,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn run_qemu_defaults() {
+        assert_eq!(
+            run_qemu("run-qemu"),
+            RunQemuArgs {
+                appliance: "hello".into(),
+                release: false,
+                machine: Machine::Microvm,
+                accel: None,
+                mem: "32M".into(),
+                gdb: false,
+                append: String::new(),
+                timeout: None,
+                extra: vec![],
+            }
+        );
+    }
+
+    #[test]
+    fn run_qemu_flags_and_extra_arguments() {
+        let args = run_qemu(
+            "run-qemu --appliance crash --release --machine q35 --accel=tcg --mem 64M --gdb \
+             --append panic --timeout 2.5 -- -d int,cpu_reset --help",
+        );
+        assert_eq!(
+            args,
+            RunQemuArgs {
+                appliance: "crash".into(),
+                release: true,
+                machine: Machine::Q35,
+                accel: Some(Accel::Tcg),
+                mem: "64M".into(),
+                gdb: true,
+                append: "panic".into(),
+                timeout: Some(Duration::from_millis(2500)),
+                extra: vec!["-d".into(), "int,cpu_reset".into(), "--help".into()],
+            }
+        );
+        assert_eq!(run_qemu("run-qemu --accel kvm").accel, Some(Accel::Kvm));
+        // The command line may hold spaces and `=`: it is one argument.
+        let spaced = parse(["run-qemu", "--append=a=1 b"].map(str::to_owned)).unwrap();
+        let Command::RunQemu(spaced) = spaced else {
+            panic!("{spaced:?}")
+        };
+        assert_eq!(spaced.append, "a=1 b");
+    }
+
+    #[test]
+    fn run_qemu_errors_are_usage_errors() {
+        for line in [
+            "run-qemu --machine pc",
+            "run-qemu --accel hvf",
+            "run-qemu --mem 32MB",
+            "run-qemu --mem",
+            "run-qemu --timeout 0",
+            "run-qemu --timeout soon",
+            "run-qemu --gdb=yes",
+            "run-qemu --arch x86_64",
+            "run-qemu --machine q35 --machine q35",
+            "run-qemu stray",
+            "install-qemu --now",
+        ] {
+            let err = parse_str(line).expect_err(line);
+            assert_eq!(err.code(), 2, "{line}: {err}");
+        }
+        assert_eq!(parse_str("install-qemu"), Ok(Command::InstallQemu));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod cli;
+mod qemu;
 mod test;
 mod util;
 
@@ -44,6 +45,8 @@ fn run() -> Result<ExitCode, Error> {
     match command {
         Command::Build(args) => build::build(&args),
         Command::RunHosted { build, args } => build::run_hosted(&build, &args),
+        Command::RunQemu(args) => qemu::run_qemu(&args),
+        Command::InstallQemu => qemu::install_qemu(),
         Command::Test { full } => test::test(full),
         Command::Bench { group } => bench::bench(group.as_deref()),
         Command::Help => {
@@ -64,6 +67,15 @@ const COMMANDS: &[(&str, &str)] = &[
         "build the hosted flavour and run it as a Linux process",
     ),
     (
+        "run-qemu [--appliance NAME] [--release] [--machine microvm|q35] [--accel kvm|tcg] \
+         [--mem 32M] [--gdb] [--append CMDLINE] [--timeout SECS] [-- QEMU ARGS...]",
+        "build an x86_64 image (default: hello), boot it in QEMU, exit with its exit code",
+    ),
+    (
+        "install-qemu",
+        "make sure QEMU >= 10 is installed (as root: from bookworm-backports)",
+    ),
+    (
         "test [--full]",
         "fmt, clippy and tests as CI runs them (--full: long test variants)",
     ),
@@ -75,14 +87,21 @@ const COMMANDS: &[(&str, &str)] = &[
 ];
 
 fn usage() -> String {
+    /// Longer synopses get their description on the next line.
+    const WIDE: usize = 60;
     let width = COMMANDS
         .iter()
         .map(|(synopsis, _)| synopsis.len())
+        .filter(|&len| len <= WIDE)
         .max()
         .unwrap_or(0);
     let mut text = String::from("Usage: cargo xtask <command> [options]\n\nCommands:\n");
     for (synopsis, description) in COMMANDS {
-        let _ = writeln!(text, "  {synopsis:<width$}  {description}");
+        if synopsis.len() <= WIDE {
+            let _ = writeln!(text, "  {synopsis:<width$}  {description}");
+        } else {
+            let _ = writeln!(text, "  {synopsis}\n  {:<width$}  {description}", "");
+        }
     }
     let _ = write!(text, "\nBench groups: {}", bench::group_names());
     text

@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use crate::build::{self, Arch, BuildArgs};
+use crate::qemu;
 use crate::util::{self, Cmd, Error};
 
 /// Bare-metal targets from rust-toolchain.toml; the no_std crates must build for each.
@@ -16,6 +18,22 @@ const BARE_METAL_PACKAGES: &[&str] = &[
     "morgana-netstack",
     "morgana-http",
 ];
+
+/// Crates that must also pass clippy on some bare-metal targets: the boot shim, per architecture
+/// as its shims land.
+const BARE_METAL_EXTRA_PACKAGES: &[(&str, &[&str])] = &[("x86_64-unknown-none", &["morgana-boot"])];
+
+/// Appliances built as bare-metal images (release, stripped), each a step `build NAME ARCH`.
+const BARE_METAL_IMAGES: &[(&str, Arch)] = &[("hello", Arch::X86_64)];
+
+/// The packages clippy checks for bare-metal `target`.
+fn bare_metal_packages(target: &str) -> Vec<&'static str> {
+    let extra = BARE_METAL_EXTRA_PACKAGES
+        .iter()
+        .filter(|(extra_target, _)| *extra_target == target)
+        .flat_map(|(_, packages)| packages.iter());
+    BARE_METAL_PACKAGES.iter().chain(extra).copied().collect()
+}
 
 /// Environment variable telling tests to run their long variants.
 const FULL_ENV: &str = "MORGANA_TEST_FULL";
@@ -63,9 +81,9 @@ fn steps(full: bool) -> Vec<Step> {
     ];
     for &target in BARE_METAL_TARGETS {
         steps.push(Step::new(format!("clippy {target}"), move || {
-            let packages = BARE_METAL_PACKAGES
-                .iter()
-                .flat_map(|&package| ["-p", package]);
+            let packages = bare_metal_packages(target)
+                .into_iter()
+                .flat_map(|package| ["-p", package]);
             Cmd::cargo()
                 .args(["clippy", "--target", target])
                 .args(packages)
@@ -73,6 +91,25 @@ fn steps(full: bool) -> Vec<Step> {
                 .run()
         }));
     }
+    for &(appliance, arch) in BARE_METAL_IMAGES {
+        steps.push(Step::new(
+            format!("build {appliance} {}", arch.name()),
+            move || {
+                build::build_image(&BuildArgs {
+                    appliance: appliance.to_owned(),
+                    release: true,
+                    arch: Some(arch),
+                })
+                .map(drop)
+            },
+        ));
+    }
+    // The end-to-end tests boot images in QEMU: on a fresh (root) machine this installs it.
+    steps.push(Step::new("qemu installed", || {
+        let version = qemu::ensure_installed()?;
+        println!("qemu-system-x86_64 {version}");
+        Ok(())
+    }));
     let name = if full { "test (full)" } else { "test" };
     steps.push(Step::new(name, move || {
         let cargo = Cmd::cargo().args(["test", "--workspace"]);
@@ -161,4 +198,29 @@ fn ensure_targets() -> Result<(), Error> {
     }
     println!("installed: {}", BARE_METAL_TARGETS.join(", "));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_is_checked_on_x86_64_only() {
+        let x86_64 = bare_metal_packages("x86_64-unknown-none");
+        assert_eq!(x86_64.last(), Some(&"morgana-boot"));
+        assert_eq!(x86_64.len(), BARE_METAL_PACKAGES.len() + 1);
+        assert_eq!(
+            bare_metal_packages("aarch64-unknown-none"),
+            BARE_METAL_PACKAGES
+        );
+    }
+
+    #[test]
+    fn qemu_is_installed_before_the_tests_run() {
+        let names: Vec<String> = steps(false).into_iter().map(|step| step.name).collect();
+        let position = |name: &str| names.iter().position(|step| step == name);
+        assert!(position("build hello x86_64").is_some(), "{names:?}");
+        assert!(position("qemu installed") < position("test"), "{names:?}");
+        assert_eq!(names.last().map(String::as_str), Some("test"));
+    }
 }

@@ -4,7 +4,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, ExitStatus};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::time::Duration;
 
 /// Exit code for bad usage and for features that do not exist yet.
@@ -28,9 +28,14 @@ impl Error {
 
     /// The command line was wrong, or asked for something unsupported (exit code 2).
     pub fn usage(message: impl Into<String>) -> Self {
+        Self::with_code(message, EXIT_USAGE)
+    }
+
+    /// A failure with an exit code of its own, e.g. run-qemu's "QEMU failed" (70).
+    pub fn with_code(message: impl Into<String>, code: u8) -> Self {
         Self {
             message: message.into(),
-            code: EXIT_USAGE,
+            code,
         }
     }
 
@@ -65,6 +70,14 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// Where `program` is on the `PATH`, if it is.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
 /// `path` relative to the workspace root when it lies inside it, for shorter messages.
 pub fn display_path(path: &Path) -> String {
     let root = workspace_root();
@@ -85,6 +98,8 @@ pub struct Cmd {
     args: Vec<String>,
     /// What to install when the program cannot be found.
     install_hint: Option<String>,
+    /// Whether to print the command line before running it.
+    echo: bool,
 }
 
 impl Cmd {
@@ -98,6 +113,7 @@ impl Cmd {
             env: Vec::new(),
             args: Vec::new(),
             install_hint: None,
+            echo: true,
         }
     }
 
@@ -119,6 +135,12 @@ impl Cmd {
     /// Added to the error when the program cannot be found, e.g. what to install.
     pub fn install_hint(mut self, hint: impl Into<String>) -> Self {
         self.install_hint = Some(hint.into());
+        self
+    }
+
+    /// Does not print the command line before running it.
+    pub fn quiet(mut self) -> Self {
+        self.echo = false;
         self
     }
 
@@ -163,8 +185,25 @@ impl Cmd {
 
     /// Runs with inherited stdio and returns how it exited.
     pub fn status(mut self) -> Result<ExitStatus, Error> {
-        eprintln!("$ {}", self.command_line());
+        self.echo_line();
         self.command.status().map_err(|err| self.spawn_error(&err))
+    }
+
+    /// Starts the program with the given stdio and returns at once.
+    pub fn spawn(mut self, stdin: Stdio, stdout: Stdio, stderr: Stdio) -> Result<Child, Error> {
+        self.echo_line();
+        self.command
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|err| self.spawn_error(&err))
+    }
+
+    fn echo_line(&self) {
+        if self.echo {
+            eprintln!("$ {}", self.command_line());
+        }
     }
 
     /// Runs with inherited stdio; a non-zero exit is an error.
@@ -184,7 +223,7 @@ impl Cmd {
     /// Runs silently except for the echo and stderr, returning stdout; a non-zero exit is an error.
     pub fn stdout(mut self) -> Result<String, Error> {
         let line = self.command_line();
-        eprintln!("$ {line}");
+        self.echo_line();
         let output = self.command.stderr(std::process::Stdio::inherit()).output();
         let output = output.map_err(|err| self.spawn_error(&err))?;
         if !output.status.success() {

@@ -11,7 +11,7 @@ async fn main(env: Env) -> i32 {
     match env.args().next() {
         Some("panic") => panic!("deliberate panic"),
         Some("fault") => {
-            let unmapped = 0xdead_0000_0000u64 as *const u64;
+            let unmapped = 0x4000_0000_0000u64 as *const u64; // canonical, never mapped
             // SAFETY: not sound, on purpose: the read must fault. A volatile read keeps the
             // compiler from reasoning about it.
             let v = unsafe { unmapped.read_volatile() };

@@ -72,60 +72,16 @@ impl Report {
 
     /// An aligned plain-text table for the console.
     pub fn text_table(&self) -> String {
-        let header = self.header();
-        let cells = self.cells();
-        let widths: Vec<usize> = (0..header.len())
-            .map(|column| {
-                let lines = std::iter::once(&header).chain(&cells);
-                lines
-                    .map(|line| line[column].chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        let render = |line: &[String]| {
-            let columns = line
-                .iter()
-                .zip(&widths)
-                .enumerate()
-                .map(|(column, (cell, &width))| {
-                    if column == 0 {
-                        format!("{cell:<width$}")
-                    } else {
-                        format!("{cell:>width$}")
-                    }
-                });
-            columns.collect::<Vec<_>>().join("  ")
-        };
-        let rule = widths
-            .iter()
-            .map(|&width| "-".repeat(width))
-            .collect::<Vec<_>>()
-            .join("  ");
-        let mut out = format!("{}\n{rule}\n", render(&header));
-        for line in &cells {
-            out.push_str(&render(line));
-            out.push('\n');
-        }
-        out
+        text_table(&self.header(), &self.cells())
     }
 
     /// The same table in Markdown.
     pub fn markdown(&self) -> String {
-        let header = self.header();
-        let align: Vec<&str> = (0..header.len())
-            .map(|column| if column == 0 { ":--" } else { "--:" })
-            .collect();
-        let mut out = format!("# Bench: {}\n\nMedian time per iteration.\n\n", self.group);
-        for line in std::iter::once(header.clone())
-            .chain(std::iter::once(
-                align.iter().map(|&cell| cell.to_owned()).collect(),
-            ))
-            .chain(self.cells())
-        {
-            let _ = writeln!(out, "| {} |", line.join(" | "));
-        }
-        out
+        format!(
+            "# Bench: {}\n\nMedian time per iteration.\n\n{}",
+            self.group,
+            markdown_table(&self.header(), &self.cells())
+        )
     }
 
     /// The machine-readable report: times in nanoseconds, `null` when not measured.
@@ -157,34 +113,99 @@ impl Report {
     /// One line per workload: our time now against `previous` (from [`previous_times`]).
     pub fn changes(&self, previous: &[(String, Option<f64>)]) -> String {
         let subject = self.runtimes.first().copied().unwrap_or("subject");
-        let width = self
+        let current: Vec<(&str, Option<f64>)> = self
             .rows
             .iter()
-            .map(|row| row.workload.len())
-            .max()
-            .unwrap_or(0);
-        let mut out = format!("change in {subject} vs the previous run (negative is faster):\n");
-        for row in &self.rows {
-            let before = previous
-                .iter()
-                .find(|(workload, _)| workload == row.workload);
-            let change = match (before, row.subject()) {
-                (None, _) => "no previous result".to_owned(),
-                (Some((_, before)), now) => {
-                    let show = |time: Option<f64>| time.map_or_else(na, format_ns);
-                    let percent = match (*before, now) {
-                        (Some(before), Some(now)) if before > 0.0 => {
-                            format!("  ({:+.1}%)", (now - before) / before * 100.0)
-                        }
-                        _ => String::new(),
-                    };
-                    format!("{} -> {}{percent}", show(*before), show(now))
-                }
-            };
-            let _ = writeln!(out, "  {:<width$}  {change}", row.workload);
-        }
-        out
+            .map(|row| (row.workload, row.subject()))
+            .collect();
+        changes(subject, &current, previous)
     }
+}
+
+/// An aligned plain-text table: the first column left-aligned, the others right-aligned.
+pub fn text_table(header: &[String], cells: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|column| {
+            let lines = std::iter::once(header).chain(cells.iter().map(Vec::as_slice));
+            lines
+                .map(|line| line[column].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let render = |line: &[String]| {
+        let columns = line
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(column, (cell, &width))| {
+                if column == 0 {
+                    format!("{cell:<width$}")
+                } else {
+                    format!("{cell:>width$}")
+                }
+            });
+        columns.collect::<Vec<_>>().join("  ")
+    };
+    let rule = widths
+        .iter()
+        .map(|&width| "-".repeat(width))
+        .collect::<Vec<_>>()
+        .join("  ");
+    let mut out = format!("{}\n{rule}\n", render(header));
+    for line in cells {
+        out.push_str(&render(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// The same table in Markdown.
+pub fn markdown_table(header: &[String], cells: &[Vec<String>]) -> String {
+    let align: Vec<String> = (0..header.len())
+        .map(|column| if column == 0 { ":--" } else { "--:" }.to_owned())
+        .collect();
+    let mut out = String::new();
+    for line in std::iter::once(header)
+        .chain(std::iter::once(align.as_slice()))
+        .chain(cells.iter().map(Vec::as_slice))
+    {
+        let _ = writeln!(out, "| {} |", line.join(" | "));
+    }
+    out
+}
+
+/// One line per workload: its time now against `previous` (from [`previous_times`]);
+/// `label` names the column compared.
+pub fn changes(
+    label: &str,
+    current: &[(&str, Option<f64>)],
+    previous: &[(String, Option<f64>)],
+) -> String {
+    let width = current
+        .iter()
+        .map(|(workload, _)| workload.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = format!("change in {label} vs the previous run (negative is faster):\n");
+    for &(workload, now) in current {
+        let before = previous.iter().find(|(name, _)| name == workload);
+        let change = match before {
+            None => "no previous result".to_owned(),
+            Some((_, before)) => {
+                let show = |time: Option<f64>| time.map_or_else(na, format_ns);
+                let percent = match (*before, now) {
+                    (Some(before), Some(now)) if before > 0.0 => {
+                        format!("  ({:+.1}%)", (now - before) / before * 100.0)
+                    }
+                    _ => String::new(),
+                };
+                format!("{} -> {}{percent}", show(*before), show(now))
+            }
+        };
+        let _ = writeln!(out, "  {workload:<width$}  {change}");
+    }
+    out
 }
 
 /// Each workload's time for `runtime` from a report written by [`Report::json`].
@@ -215,18 +236,18 @@ pub fn format_ns(ns: f64) -> String {
     format!("{value:.precision$} {unit}")
 }
 
-fn na() -> String {
+pub fn na() -> String {
     "n/a".to_owned()
 }
 
-fn json_number(value: Option<f64>) -> String {
+pub fn json_number(value: Option<f64>) -> String {
     match value {
         Some(value) if value.is_finite() => value.to_string(),
         _ => "null".to_owned(),
     }
 }
 
-fn json_string(text: &str) -> String {
+pub fn json_string(text: &str) -> String {
     let mut out = String::from("\"");
     for c in text.chars() {
         match c {

@@ -1,0 +1,407 @@
+//! End-to-end: x86_64 PVH images booted in QEMU by `cargo xtask run-qemu`.
+//!
+//! Each test runs xtask as a subprocess, `cargo run -p xtask -- ...`, with
+//! `CARGO_TARGET_DIR=target/e2e`: the outer `cargo test` holds the lock on `target/`, and xtask
+//! builds images into whatever target directory cargo uses. Before the first boot the tests run
+//! `cargo xtask install-qemu`, which installs QEMU when we are root (as in CI); when QEMU 10 or
+//! newer is missing and we are not root, every test here is skipped, saying why.
+//!
+//! Every run is bounded: run-qemu kills QEMU after [`QEMU_TIMEOUT`], and each xtask subprocess,
+//! with everything it started, is killed if it outlives its own limit.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{OnceLock, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long QEMU may run in one test (run-qemu's `--timeout`).
+const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
+/// On top of that for a run-qemu subprocess: cargo checking that xtask and the image are fresh.
+const RUN_MARGIN: Duration = Duration::from_secs(120);
+/// A build subprocess: compiling xtask or an image from scratch, or installing QEMU.
+const BUILD_LIMIT: Duration = Duration::from_secs(15 * 60);
+/// run-qemu's exit codes for QEMU failing, the guest stopping without an exit code, and
+/// QEMU timing out (see xtask's qemu.rs).
+const EXIT_QEMU_FAILED: i32 = 70;
+const EXIT_NO_EXIT_CODE: i32 = 71;
+const EXIT_TIMED_OUT: i32 = 124;
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// What one xtask subprocess left behind.
+struct Run {
+    command: String,
+    status: ExitStatus,
+    /// xtask's stdout: the guest's console, each line with the time it arrived.
+    lines: Vec<(Instant, String)>,
+    /// xtask's own messages, and cargo's.
+    stderr: String,
+    /// Whether we killed it at its limit.
+    killed: Option<Duration>,
+}
+
+impl Run {
+    fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    fn console(&self) -> String {
+        let lines: Vec<&str> = self.lines.iter().map(|(_, line)| line.as_str()).collect();
+        lines.join("\n")
+    }
+
+    /// When the first console line containing `text` arrived.
+    fn arrival(&self, text: &str) -> Option<Instant> {
+        self.lines
+            .iter()
+            .find(|(_, line)| line.contains(text))
+            .map(|(at, _)| *at)
+    }
+
+    /// Everything about the run, for assertion messages.
+    fn describe(&self) -> String {
+        format!(
+            "`{}`: {}\n--- console ---\n{}\n--- stderr ---\n{}",
+            self.command,
+            self.status,
+            self.console(),
+            self.stderr
+        )
+    }
+}
+
+/// Runs `cargo xtask ARGS` in `target/e2e`; after `limit`, kills it and everything it started.
+fn xtask(args: &[&str], limit: Duration) -> Run {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let command = format!("cargo xtask {}", args.join(" "));
+    let mut child = Command::new(cargo)
+        .current_dir(workspace())
+        .args(["run", "--quiet", "--package", "xtask", "--"])
+        .args(args)
+        .env("CARGO_TARGET_DIR", workspace().join("target").join("e2e"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so that cargo, xtask and QEMU can be killed together.
+        .process_group(0)
+        .spawn()
+        .expect("cargo runs");
+    let (stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let (closed, stdout_closed) = mpsc::channel();
+    let lines = thread::spawn(move || {
+        let lines = timed_lines(stdout);
+        let _ = closed.send(());
+        lines
+    });
+    let errors = thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    let start = Instant::now();
+    let killed = match stdout_closed.recv_timeout(limit) {
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            kill_group(&child);
+            Some(start.elapsed())
+        }
+        _ => None,
+    };
+    let status = child.wait().expect("cargo is waited for");
+    Run {
+        command,
+        status,
+        lines: lines.join().expect("the console reader finishes"),
+        stderr: errors.join().expect("the stderr reader finishes"),
+        killed,
+    }
+}
+
+/// Reads lines (without their `\r\n`) and when each arrived, until the pipe closes.
+fn timed_lines(from: impl Read) -> Vec<(Instant, String)> {
+    let mut reader = BufReader::new(from);
+    let mut lines = Vec::new();
+    let mut line = Vec::new();
+    while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+        let text = String::from_utf8_lossy(&line);
+        lines.push((
+            Instant::now(),
+            text.trim_end_matches(['\r', '\n']).to_owned(),
+        ));
+        line.clear();
+    }
+    lines
+}
+
+/// Kills the process group `child` leads (cargo, xtask and QEMU), with `kill(1)`.
+fn kill_group(child: &Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// Whether QEMU can be used.
+#[derive(Clone)]
+enum Qemu {
+    Ready,
+    /// Not installed, and we cannot install it: skip, saying why.
+    Missing(String),
+    /// Installing it failed: every test fails, saying why.
+    Broken(String),
+}
+
+/// Runs `cargo xtask install-qemu` once for all tests (concurrent apt runs would collide).
+fn qemu() -> Qemu {
+    static QEMU: OnceLock<Qemu> = OnceLock::new();
+    QEMU.get_or_init(|| {
+        let run = xtask(&["install-qemu"], BUILD_LIMIT);
+        match (run.status.success(), is_root()) {
+            (true, _) => Qemu::Ready,
+            (false, false) if run.killed.is_none() => Qemu::Missing(run.stderr),
+            (false, _) => Qemu::Broken(run.describe()),
+        }
+    })
+    .clone()
+}
+
+/// `true` (after printing why) when the test cannot run here.
+fn skip() -> bool {
+    match qemu() {
+        Qemu::Ready => false,
+        Qemu::Missing(why) => {
+            eprintln!("skipped: QEMU 10 or newer is not installed and we are not root:\n{why}");
+            true
+        }
+        Qemu::Broken(why) => panic!("installing QEMU failed: {why}"),
+    }
+}
+
+/// Whether `/dev/kvm` opens read-write, as run-qemu requires for KVM.
+fn kvm() -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .map(drop)
+        .map_err(|err| format!("/dev/kvm: {err}"))
+}
+
+/// Builds `appliance` for x86_64, then boots it with run-qemu and `options`; fails on timeouts.
+fn boot(appliance: &str, options: &[&str]) -> Run {
+    let built = xtask(
+        &["build", "--appliance", appliance, "--arch", "x86_64"],
+        BUILD_LIMIT,
+    );
+    assert!(
+        built.status.success() && built.killed.is_none(),
+        "building {appliance} failed: {}",
+        built.describe()
+    );
+    let timeout = QEMU_TIMEOUT.as_secs().to_string();
+    let mut args = vec!["run-qemu", "--appliance", appliance, "--timeout", &timeout];
+    args.extend(options);
+    let run = xtask(&args, QEMU_TIMEOUT + RUN_MARGIN);
+    if let Some(after) = run.killed {
+        panic!("killed after {after:?}: {}", run.describe());
+    }
+    assert_ne!(
+        run.code(),
+        Some(EXIT_TIMED_OUT),
+        "QEMU did not finish within {QEMU_TIMEOUT:?}: {}",
+        run.describe()
+    );
+    run
+}
+
+/// The run ended with the appliance's own exit code, not with QEMU failing or the guest
+/// stopping some other way.
+fn assert_guest_exited(run: &Run) {
+    for (code, what) in [
+        (EXIT_QEMU_FAILED, "QEMU failed"),
+        (EXIT_NO_EXIT_CODE, "the guest stopped without an exit code"),
+    ] {
+        assert!(
+            !(run.code() == Some(code) && run.stderr.contains(what)),
+            "{what}: {}",
+            run.describe()
+        );
+    }
+}
+
+fn hello(machine: &str, accel: &str) {
+    let run = boot("hello", &["--machine", machine, "--accel", accel]);
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    assert!(
+        run.console().contains("Hello from Morgana"),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.stderr.contains(&format!("accel: {accel} ")),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn hello_on_microvm_under_tcg() {
+    if skip() {
+        return;
+    }
+    hello("microvm", "tcg");
+}
+
+#[test]
+fn hello_on_q35_under_tcg() {
+    if skip() {
+        return;
+    }
+    hello("q35", "tcg");
+}
+
+#[test]
+fn hello_on_microvm_under_kvm() {
+    if skip() {
+        return;
+    }
+    if let Err(why) = kvm() {
+        eprintln!("skipped: no KVM: {why}");
+        return;
+    }
+    hello("microvm", "kvm");
+}
+
+#[test]
+fn hello_on_q35_under_kvm() {
+    if skip() {
+        return;
+    }
+    if let Err(why) = kvm() {
+        eprintln!("skipped: no KVM: {why}");
+        return;
+    }
+    hello("q35", "kvm");
+}
+
+/// Whether `text` holds `file:LINE`, e.g. `appliances/crash/src/main.rs:12:23`.
+fn has_location(text: &str, file: &str) -> bool {
+    let pattern = format!("{file}:");
+    text.match_indices(&pattern).any(|(at, _)| {
+        text[at + pattern.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
+#[test]
+fn a_panic_exits_non_zero_showing_its_message_and_location() {
+    if skip() {
+        return;
+    }
+    let run = boot("crash", &["--accel", "tcg", "--append", "panic"]);
+    assert_ne!(run.code(), Some(0), "{}", run.describe());
+    assert_guest_exited(&run);
+    let console = run.console();
+    assert!(console.contains("deliberate panic"), "{}", run.describe());
+    assert!(
+        has_location(&console, "crash/src/main.rs"),
+        "no file:line: {}",
+        run.describe()
+    );
+}
+
+#[test]
+fn an_unmapped_read_prints_a_crash_report() {
+    if skip() {
+        return;
+    }
+    let run = boot("crash", &["--accel", "tcg", "--append", "fault"]);
+    assert_ne!(run.code(), Some(0), "{}", run.describe());
+    assert_guest_exited(&run);
+    let console = run.console();
+    assert!(
+        console.to_lowercase().contains("page fault"),
+        "{}",
+        run.describe()
+    );
+    assert!(console.contains("RIP"), "{}", run.describe());
+}
+
+#[test]
+fn running_out_of_memory_exits_non_zero_and_says_so() {
+    if skip() {
+        return;
+    }
+    let run = boot("crash", &["--accel", "tcg", "--append", "oom"]);
+    assert_ne!(run.code(), Some(0), "{}", run.describe());
+    assert_guest_exited(&run);
+    assert!(
+        run.console().to_lowercase().contains("out of memory"),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn a_200ms_guest_sleep_lasts_200ms_to_5s_on_the_host() {
+    if skip() {
+        return;
+    }
+    let run = boot("tasks", &["--accel", "tcg", "--append", "sleep200"]);
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    // The sleep starts after the shim's last boot line (or the first line at all) and ends
+    // before "slept 200 ms".
+    let start = run
+        .arrival("boot: entry to main")
+        .or_else(|| run.lines.first().map(|(at, _)| *at))
+        .unwrap_or_else(|| panic!("no console output: {}", run.describe()));
+    let end = run
+        .arrival("slept 200 ms")
+        .unwrap_or_else(|| panic!("no `slept 200 ms`: {}", run.describe()));
+    let host = end.duration_since(start);
+    assert!(
+        (Duration::from_millis(200)..Duration::from_secs(5)).contains(&host),
+        "the host saw {host:?}: {}",
+        run.describe()
+    );
+}
+
+#[test]
+fn a_thousand_tasks_with_timers_complete() {
+    if skip() {
+        return;
+    }
+    let run = boot("tasks", &["--accel", "tcg"]);
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    assert!(
+        run.console().contains("1000 tasks done"),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn locations_are_recognised() {
+    assert!(has_location(
+        "morgana: panicked at appliances/crash/src/main.rs:12:23:",
+        "crash/src/main.rs"
+    ));
+    assert!(!has_location(
+        "panicked at crash/src/main.rs: somewhere",
+        "crash/src/main.rs"
+    ));
+}

@@ -1,0 +1,393 @@
+//! `run-qemu` and `install-qemu`, and QEMU for x86_64 PVH images in general: installing it
+//! ([`install`]), the command line for each machine and accelerator (here), and a run with the
+//! console streamed and kept, a deadline, and the exit status mapped back to the appliance's
+//! exit code ([`run`]).
+
+mod install;
+mod run;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::build::{self, Arch, BuildArgs};
+use crate::util::{self, Cmd, Error};
+
+pub use install::ensure as ensure_installed;
+#[cfg(test)]
+pub use install::installed;
+pub use run::{Outcome, Run, RunOptions, run};
+
+/// The appliance `run-qemu` boots when `--appliance` is not given.
+pub const DEFAULT_APPLIANCE: &str = "hello";
+
+/// Guest RAM when `--mem` is not given.
+pub const DEFAULT_MEM: &str = "32M";
+
+/// Exit code of `run-qemu` when QEMU itself failed (could not start, crashed, was killed).
+pub const EXIT_QEMU_FAILED: u8 = 70;
+/// Exit code of `run-qemu` when the guest stopped without writing an exit code.
+pub const EXIT_NO_EXIT_CODE: u8 = 71;
+/// Exit code of `run-qemu` when it killed QEMU at `--timeout`, as timeout(1) does.
+pub const EXIT_TIMED_OUT: u8 = 124;
+
+/// The isa-debug-exit port: the guest writes its exit code c there as 32 bits, and QEMU exits
+/// with status `(c << 1) | 1`.
+const DEBUG_EXIT: &str = "isa-debug-exit,iobase=0xf4,iosize=0x04";
+
+/// The gdb stub's port with `-s`.
+const GDB_PORT: u16 = 1234;
+
+/// A QEMU machine type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Machine {
+    /// `-M microvm` with qboot: no PCI, no ACPI, the fastest boot.
+    Microvm,
+    /// `-M q35` with SeaBIOS: a PC with PCIe.
+    Q35,
+}
+
+impl Machine {
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        match name {
+            "microvm" => Ok(Self::Microvm),
+            "q35" => Ok(Self::Q35),
+            other => Err(Error::usage(format!(
+                "unknown machine `{other}` (expected microvm or q35)"
+            ))),
+        }
+    }
+
+    /// `-M`'s value. microvm keeps its PIT (TSC calibration under TCG) and RTC (wall time) on.
+    fn option(self) -> &'static str {
+        match self {
+            Self::Microvm => "microvm,x-option-roms=off,pit=on,pic=off,rtc=on,isa-serial=on",
+            Self::Q35 => "q35",
+        }
+    }
+}
+
+impl fmt::Display for Machine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Microvm => "microvm",
+            Self::Q35 => "q35",
+        })
+    }
+}
+
+/// A QEMU accelerator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        match name {
+            "kvm" => Ok(Self::Kvm),
+            "tcg" => Ok(Self::Tcg),
+            other => Err(Error::usage(format!(
+                "unknown accelerator `{other}` (expected kvm or tcg)"
+            ))),
+        }
+    }
+
+    /// `-cpu`'s value: everything TCG emulates; the host's CPU under KVM, without
+    /// `arch-capabilities` (plain `host` aborts on nested KVM such as PVM: "failed to set MSR
+    /// 0x10a").
+    fn cpu(self) -> &'static str {
+        match self {
+            Self::Kvm => "host,-arch-capabilities",
+            Self::Tcg => "max",
+        }
+    }
+}
+
+impl fmt::Display for Accel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Kvm => "kvm",
+            Self::Tcg => "tcg",
+        })
+    }
+}
+
+/// `/dev/kvm`, which must open read-write for KVM.
+const KVM_DEVICE: &str = "/dev/kvm";
+
+/// Whether `/dev/kvm` opens read-write; the error says why not.
+pub fn kvm_usable() -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(KVM_DEVICE)
+        .map(drop)
+        .map_err(|err| format!("{KVM_DEVICE}: {err}"))
+}
+
+/// The accelerator to use and why, as printed: `accel: kvm (/dev/kvm)`, `accel: tcg (reason)`.
+pub fn choose_accel(requested: Option<Accel>) -> Result<(Accel, String), Error> {
+    match (requested, kvm_usable()) {
+        (Some(Accel::Tcg), _) => Ok((Accel::Tcg, "--accel tcg".to_owned())),
+        (_, Ok(())) => Ok((Accel::Kvm, KVM_DEVICE.to_owned())),
+        (None, Err(why)) => Ok((Accel::Tcg, why)),
+        (Some(Accel::Kvm), Err(why)) => Err(Error::new(format!(
+            "--accel kvm: {why}; leave out --accel to fall back to TCG"
+        ))),
+    }
+}
+
+/// `cargo xtask run-qemu`'s options.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RunQemuArgs {
+    pub appliance: String,
+    pub release: bool,
+    pub machine: Machine,
+    /// `None`: KVM when `/dev/kvm` opens read-write, else TCG.
+    pub accel: Option<Accel>,
+    /// Guest RAM as QEMU's `-m` takes it, e.g. `32M`.
+    pub mem: String,
+    /// Start QEMU's gdb stub (`-s -S`): the guest waits for a debugger.
+    pub gdb: bool,
+    /// The kernel command line.
+    pub append: String,
+    /// Kill QEMU after this long.
+    pub timeout: Option<Duration>,
+    /// Raw QEMU arguments after `--`.
+    pub extra: Vec<String>,
+}
+
+/// Checks a `-m` size: a positive number with an optional K, M, G or T suffix.
+pub fn check_mem(mem: &str) -> Result<(), Error> {
+    let digits = mem.trim_end_matches(['K', 'k', 'M', 'm', 'G', 'g', 'T', 't']);
+    let suffix_len = mem.len() - digits.len();
+    let valid = suffix_len <= 1
+        && !digits.is_empty()
+        && digits.bytes().all(|byte| byte.is_ascii_digit())
+        && digits.bytes().any(|byte| byte != b'0');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "bad --mem `{mem}` (expected a size such as 32M or 1G)"
+        )))
+    }
+}
+
+/// Everything on QEMU's command line.
+#[derive(Debug)]
+pub struct Vm<'a> {
+    pub image: &'a Path,
+    pub machine: Machine,
+    /// `-bios`, for microvm's qboot; `None` keeps the machine's default firmware.
+    pub firmware: Option<&'a Path>,
+    pub accel: Accel,
+    pub mem: &'a str,
+    pub append: &'a str,
+    pub gdb: bool,
+    pub extra: &'a [String],
+}
+
+impl Vm<'_> {
+    /// QEMU's arguments, without the program name. No `-nographic`: `-display none` already
+    /// has no display, and `-nographic` would also turn on SeaBIOS's serial console on q35,
+    /// which clears the terminal (`ESC c`) and prints its banner into the appliance's console.
+    pub fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = vec!["-M".into(), self.machine.option().into()];
+        if let Some(firmware) = self.firmware {
+            args.extend(["-bios".into(), firmware.to_string_lossy().into_owned()]);
+        }
+        let common = [
+            "-accel",
+            &self.accel.to_string(),
+            "-cpu",
+            self.accel.cpu(),
+            "-m",
+            self.mem,
+            "-nodefaults",
+            "-no-user-config",
+            "-serial",
+            "stdio",
+            "-display",
+            "none",
+            "-kernel",
+            // QEMU runs in the workspace root, like every command: keep the path short.
+            &util::display_path(self.image),
+            "-append",
+            self.append,
+            "-device",
+            DEBUG_EXIT,
+            "-no-reboot",
+        ]
+        .map(str::to_owned);
+        args.extend(common);
+        if self.gdb {
+            args.extend(["-s".into(), "-S".into()]);
+        }
+        args.extend(self.extra.iter().cloned());
+        args
+    }
+
+    /// The command, ready to run.
+    pub fn command(&self) -> Cmd {
+        Cmd::new(install::BINARY)
+            .install_hint("run `cargo xtask install-qemu`")
+            .args(self.args())
+    }
+}
+
+/// The firmware `-bios` needs for `machine`: qboot for microvm (it ships with QEMU, in
+/// qemu-system-data), nothing for q35 (SeaBIOS is its default).
+pub fn firmware(machine: Machine) -> Result<Option<PathBuf>, Error> {
+    if machine != Machine::Microvm {
+        return Ok(None);
+    }
+    let mut candidates = Vec::new();
+    if let Some(binary) = util::which(install::BINARY) {
+        let binary = binary.canonicalize().unwrap_or(binary);
+        if let Some(prefix) = binary.parent().and_then(Path::parent) {
+            candidates.push(prefix.join("share/qemu/qboot.rom"));
+        }
+    }
+    candidates.push(PathBuf::from("/usr/share/qemu/qboot.rom"));
+    match candidates.iter().find(|path| path.is_file()) {
+        Some(path) => Ok(Some(path.clone())),
+        None => Err(Error::new(format!(
+            "qboot.rom, microvm's firmware, not found (looked at {}); it ships with QEMU \
+             (Debian: qemu-system-data); or use --machine q35",
+            candidates
+                .iter()
+                .map(|path| path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// `cargo xtask install-qemu`: makes sure QEMU 10 or newer is installed.
+pub fn install_qemu() -> Result<ExitCode, Error> {
+    let version = ensure_installed()?;
+    println!("{} {version}", install::BINARY);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `cargo xtask run-qemu`: builds the appliance, boots it, streams the console, and exits with
+/// the appliance's exit code.
+pub fn run_qemu(args: &RunQemuArgs) -> Result<ExitCode, Error> {
+    ensure_installed()?;
+    let image = build::build_image(&BuildArgs {
+        appliance: args.appliance.clone(),
+        release: args.release,
+        arch: Some(Arch::X86_64),
+    })?;
+    let (accel, why) = choose_accel(args.accel)?;
+    eprintln!("accel: {accel} ({why})");
+    let firmware = firmware(args.machine)?;
+    let vm = Vm {
+        image: &image.path,
+        machine: args.machine,
+        firmware: firmware.as_deref(),
+        accel,
+        mem: &args.mem,
+        append: &args.append,
+        gdb: args.gdb,
+        extra: &args.extra,
+    };
+    if args.gdb {
+        eprintln!(
+            "gdb: QEMU waits for a debugger on port {GDB_PORT}; attach with\n  \
+             gdb {} -ex 'target remote :{GDB_PORT}'",
+            util::display_path(&image.elf)
+        );
+    }
+    let run = run(
+        vm.command(),
+        &RunOptions {
+            echo_console: true,
+            interactive: true,
+            timeout: args.timeout,
+        },
+    )?;
+    let outcome = run.outcome();
+    // A failure's error carries QEMU's stderr; otherwise show its warnings, if any.
+    if outcome != Outcome::QemuFailed && !run.stderr.is_empty() {
+        eprint!("{}", run.stderr);
+    }
+    match outcome.error(&run) {
+        None => {
+            eprintln!("{outcome}");
+            Ok(ExitCode::from(outcome.exit_code()))
+        }
+        Some(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_sizes() {
+        for good in ["32M", "512m", "1G", "65536", "2k"] {
+            assert_eq!(check_mem(good), Ok(()), "{good}");
+        }
+        for bad in ["", "M", "0M", "32MB", "-1M", "1.5G", "thirty"] {
+            assert!(check_mem(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn command_lines() {
+        let extra = vec!["-d".to_owned(), "int".to_owned()];
+        let vm = Vm {
+            image: Path::new("/w/target/x86_64-unknown-none/debug/hello"),
+            machine: Machine::Microvm,
+            firmware: Some(Path::new("/usr/share/qemu/qboot.rom")),
+            accel: Accel::Tcg,
+            mem: "32M",
+            append: "",
+            gdb: true,
+            extra: &extra,
+        };
+        assert_eq!(
+            vm.command().command_line(),
+            "qemu-system-x86_64 -M microvm,x-option-roms=off,pit=on,pic=off,rtc=on,isa-serial=on \
+             -bios /usr/share/qemu/qboot.rom -accel tcg -cpu max -m 32M -nodefaults \
+             -no-user-config -serial stdio -display none \
+             -kernel /w/target/x86_64-unknown-none/debug/hello -append '' \
+             -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot -s -S -d int"
+        );
+        let vm = Vm {
+            machine: Machine::Q35,
+            firmware: None,
+            accel: Accel::Kvm,
+            append: "fault now",
+            gdb: false,
+            extra: &[],
+            ..vm
+        };
+        let line = vm.command().command_line();
+        assert!(
+            line.starts_with("qemu-system-x86_64 -M q35 -accel kvm -cpu host,-arch-capabilities "),
+            "{line}"
+        );
+        assert!(line.contains(" -append 'fault now' "), "{line}");
+        assert!(line.ends_with(" -no-reboot"), "{line}");
+    }
+
+    #[test]
+    fn tcg_is_chosen_when_asked_for() {
+        assert_eq!(
+            choose_accel(Some(Accel::Tcg)),
+            Ok((Accel::Tcg, "--accel tcg".to_owned()))
+        );
+        let (accel, why) = choose_accel(None).unwrap();
+        match kvm_usable() {
+            Ok(()) => assert_eq!((accel, why.as_str()), (Accel::Kvm, "/dev/kvm")),
+            Err(reason) => assert_eq!((accel, why), (Accel::Tcg, reason)),
+        }
+    }
+}
