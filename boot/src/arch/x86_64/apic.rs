@@ -228,6 +228,16 @@ impl Stopwatch {
         self.start = Some(a + b.wrapping_sub(a) / 2);
     }
 
+    /// The measured rate in counts per second. Each end's instant is the midpoint of the RDTSCs
+    /// around the register access, so slow exits (MMIO or WRMSR traps) cost precision only
+    /// through their asymmetry. At least 1 MHz: a timer that did not count (hz 0) would never
+    /// fire, and 1 count per µs keeps alarms bounded in lateness if the measurement failed.
+    fn hz(&self, tsc: &Tsc) -> Option<u64> {
+        let (counted, elapsed) = self.result?;
+        let hz = u128::from(counted) * u128::from(tsc.hz) / u128::from(elapsed);
+        Some(u64::try_from(hz).unwrap_or(u64::MAX).max(1_000_000))
+    }
+
     /// Reads how far it counted; call right after the window's last TSC sample.
     pub fn stop(&mut self) {
         let Some(start) = self.start else { return };
@@ -267,13 +277,9 @@ pub fn init_timer(tsc: &Tsc, measured: &Stopwatch) -> &'static str {
         }
     } else {
         TSC_HZ.store(tsc.hz, Ordering::Relaxed);
-        let hz = match measured.result {
-            Some((counted, elapsed)) => {
-                let hz = u128::from(counted) * u128::from(tsc.hz) / u128::from(elapsed);
-                u64::try_from(hz).unwrap_or(u64::MAX).max(1_000_000)
-            }
-            None => calibrate_lapic_timer(tsc),
-        };
+        let hz = measured
+            .hz(tsc)
+            .unwrap_or_else(|| calibrate_lapic_timer(tsc));
         LAPIC_TIMER_HZ.store(hz, Ordering::Relaxed);
         write(reg::LVT_TIMER, LVT_TIMER_ONE_SHOT | u32::from(TIMER_VECTOR));
         TIMER.store(TIMER_LAPIC, Ordering::Relaxed);
@@ -286,38 +292,17 @@ pub fn init_timer(tsc: &Tsc, measured: &Stopwatch) -> &'static str {
     }
 }
 
-/// Counts of the LAPIC timer (divided by 16) per second, measured against the TSC.
-///
-/// The timer runs masked from 0xffffffff for [`LAPIC_CALIBRATION_NANOS`]; each end's instant is
-/// the midpoint of the RDTSCs around the register access, so slow exits (MMIO or WRMSR traps)
-/// cost precision only through their asymmetry.
+/// Counts of the LAPIC timer (divided by 16) per second, measured against the TSC over
+/// [`LAPIC_CALIBRATION_NANOS`] (when the TSC's rate came from elsewhere than the PIT window).
 fn calibrate_lapic_timer(tsc: &Tsc) -> u64 {
-    write(
-        reg::LVT_TIMER,
-        LVT_MASKED | LVT_TIMER_ONE_SHOT | u32::from(TIMER_VECTOR),
-    );
-    write(reg::TIMER_DIVIDE, TIMER_DIVIDE_BY_16);
-
-    let t0a = rdtsc();
-    write(reg::TIMER_INITIAL, u32::MAX);
-    let t0b = rdtsc();
-    let until = t0b.saturating_add(tsc.nanos_to_ticks(LAPIC_CALIBRATION_NANOS));
+    let mut watch = Stopwatch::default();
+    watch.start();
+    let until = rdtsc().saturating_add(tsc.nanos_to_ticks(LAPIC_CALIBRATION_NANOS));
     while rdtsc() < until {
         core::hint::spin_loop();
     }
-    let t1a = rdtsc();
-    let current = read(reg::TIMER_CURRENT);
-    let t1b = rdtsc();
-    write(reg::TIMER_INITIAL, 0);
-
-    let start = t0a + t0b.wrapping_sub(t0a) / 2;
-    let end = t1a + t1b.wrapping_sub(t1a) / 2;
-    let counted = u64::from(u32::MAX - current);
-    let elapsed = end.wrapping_sub(start).max(1);
-    let hz = u128::from(counted) * u128::from(tsc.hz) / u128::from(elapsed);
-    // A timer that did not count (hz 0) would never fire; 1 count per µs at least keeps alarms
-    // bounded in lateness if the measurement failed.
-    u64::try_from(hz).unwrap_or(u64::MAX).max(1_000_000)
+    watch.stop();
+    watch.hz(tsc).unwrap_or(1_000_000)
 }
 
 /// Arms the one-shot timer to interrupt (on [`TIMER_VECTOR`]) when the TSC reaches
