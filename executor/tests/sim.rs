@@ -73,3 +73,34 @@ fn the_simulator_reports_a_stall_instead_of_hanging() {
     let message = *result.unwrap_err().downcast::<String>().unwrap();
     assert!(message.contains("simulation stalled"), "{message}");
 }
+
+/// How many seeds the seed sweeps use: 20, or 500 under `cargo xtask test --full`.
+fn seeds() -> u64 {
+    if std::env::var_os("MORGANA_TEST_FULL").is_some() {
+        500
+    } else {
+        20
+    }
+}
+
+#[test]
+fn every_seed_of_the_sweep_is_deterministic_and_complete() {
+    for seed in 0..seeds() {
+        let (trace, reports, output) = run(seed);
+        assert_eq!(reports.len(), 400, "seed {seed}");
+        // Each task's rounds arrive in order, whatever the interleaving.
+        for task in 0..40 {
+            let rounds: Vec<u32> = reports
+                .iter()
+                .filter(|r| r.0 == task)
+                .map(|r| r.1)
+                .collect();
+            assert_eq!(
+                rounds,
+                (0..10).collect::<Vec<_>>(),
+                "seed {seed}, task {task}"
+            );
+        }
+        assert_eq!((trace, reports, output), run(seed), "seed {seed}");
+    }
+}
