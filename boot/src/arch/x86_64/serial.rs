@@ -44,3 +44,13 @@ impl fmt::Write for Writer {
         Ok(())
     }
 }
+
+/// A byte from COM1's receiver, if one is waiting.
+pub fn try_read() -> Option<u8> {
+    Ns16550::new(Com1).try_read()
+}
+
+/// Turns COM1's "data received" interrupt (ISA IRQ 4) on or off.
+pub fn set_rx_interrupt(on: bool) {
+    Ns16550::new(Com1).enable_rx_interrupt(on);
+}
