@@ -15,6 +15,7 @@ mod gdt;
 pub mod idt;
 pub mod irq;
 mod paging;
+pub mod pci;
 pub mod platform;
 pub mod rng;
 pub mod rtc;
@@ -198,6 +199,9 @@ fn give_ram_to_heap(info: &BootInfo, image: (u64, u64), tables: (u64, u64)) {
     for (slot, m) in taken[2..].iter_mut().zip(info.modules()) {
         *slot = (m.start, m.start.saturating_add(m.len));
     }
+    // In address order: each cut claims what lies below it, so a later cut must not lie below
+    // an earlier one.
+    taken.sort_unstable();
     for r in info
         .regions()
         .iter()
