@@ -165,13 +165,87 @@ impl BootInfo {
         core::str::from_utf8(&self.cmdline[..self.cmdline_len]).unwrap_or("")
     }
 
-    /// Total usable RAM in bytes.
+    /// Total usable RAM in bytes (overlaps counted once, reserved ranges not at all).
     pub fn usable_bytes(&self) -> u64 {
-        self.regions()
+        self.usable_ranges()
+            .as_slice()
+            .iter()
+            .map(|(s, e)| e - s)
+            .sum()
+    }
+}
+
+/// Usable RAM as disjoint `[start, end)` ranges in address order: usable regions merged where
+/// they overlap or touch, minus every range another region claims (firmware memory maps may
+/// overlap; what is reserved anywhere is not usable).
+#[derive(Clone, Copy, Debug)]
+pub struct UsableRanges {
+    ranges: [(u64, u64); 2 * MAX_REGIONS],
+    count: usize,
+}
+
+impl UsableRanges {
+    /// The ranges, in address order.
+    pub fn as_slice(&self) -> &[(u64, u64)] {
+        &self.ranges[..self.count]
+    }
+
+    /// Removes `[start, end)` from the set.
+    pub fn remove(&mut self, start: u64, end: u64) {
+        if start >= end {
+            return;
+        }
+        let mut out = [(0u64, 0u64); 2 * MAX_REGIONS];
+        let mut n = 0;
+        for &(s, e) in self.as_slice() {
+            for piece in [(s, e.min(start)), (s.max(end), e)] {
+                if piece.0 < piece.1 && n < out.len() {
+                    out[n] = piece;
+                    n += 1;
+                }
+            }
+        }
+        self.ranges = out;
+        self.count = n;
+    }
+}
+
+impl BootInfo {
+    /// Usable RAM as disjoint ranges; see [`UsableRanges`].
+    pub fn usable_ranges(&self) -> UsableRanges {
+        let mut set = UsableRanges {
+            ranges: [(0, 0); 2 * MAX_REGIONS],
+            count: 0,
+        };
+        let mut usable: [(u64, u64); MAX_REGIONS] = [(0, 0); MAX_REGIONS];
+        let mut n = 0;
+        for r in self
+            .regions()
             .iter()
             .filter(|r| r.kind == MemoryKind::Usable)
-            .map(|r| r.len)
-            .sum()
+        {
+            usable[n] = (r.start, r.end());
+            n += 1;
+        }
+        let usable = &mut usable[..n];
+        usable.sort_unstable();
+        for &(s, e) in usable.iter() {
+            match set.count.checked_sub(1).map(|i| &mut set.ranges[i]) {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => {
+                    set.ranges[set.count] = (s, e);
+                    set.count += 1;
+                }
+            }
+        }
+        for r in self
+            .regions()
+            .iter()
+            .filter(|r| r.kind != MemoryKind::Usable)
+        {
+            set.remove(r.start, r.end());
+        }
+        set
     }
 }
 
@@ -213,6 +287,33 @@ mod tests {
         }
         assert_eq!(b.regions().len(), MAX_REGIONS);
         assert_eq!(b.regions_dropped, 3);
+    }
+
+    #[test]
+    fn usable_ranges_merge_overlaps_and_lose_what_is_reserved_anywhere() {
+        let mut b = BootInfo::new();
+        let region = |start, len, kind| MemoryRegion { start, len, kind };
+        // Out of order, overlapping, touching, with a reserved hole inside usable RAM.
+        b.push_region(region(0x30_0000, 0x10_0000, MemoryKind::Usable));
+        b.push_region(region(0x10_0000, 0x28_0000, MemoryKind::Usable));
+        b.push_region(region(0x40_0000, 0x10_0000, MemoryKind::Usable));
+        b.push_region(region(0x20_0000, 0x1000, MemoryKind::Reserved));
+        b.push_region(region(0x90_0000, 0x1000, MemoryKind::Usable));
+        let mut set = b.usable_ranges();
+        assert_eq!(
+            set.as_slice(),
+            [
+                (0x10_0000, 0x20_0000),
+                (0x20_1000, 0x50_0000),
+                (0x90_0000, 0x90_1000)
+            ]
+        );
+        set.remove(0x0, 0x18_0000);
+        set.remove(0x90_0000, 0x91_0000);
+        assert_eq!(
+            set.as_slice(),
+            [(0x18_0000, 0x20_0000), (0x20_1000, 0x50_0000)]
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use alloc::rc::Rc;
 use alloc::string::String;
 use core::fmt::{self, Write};
 
-use crate::bootinfo::{BootInfo, MemoryKind};
+use crate::bootinfo::{BootInfo, UsableRanges};
 use crate::machine::Machine;
 use crate::pvh::{self, PhysRead};
 
@@ -77,10 +77,22 @@ extern "C" fn start(start_info: u64) -> ! {
     let image = paging::ImageLayout::get();
     let (stack_guard, _, _) = entry::boot_stack();
     let [ist0, ist1] = gdt::ist_guard_pages();
-    // SAFETY: once, at boot, on the boot page tables; the guard pages are never used.
-    let mapped = unsafe { paging::init(&info, image, &[stack_guard, ist0, ist1]) };
+    let mut free = free_ram(&info, image.span());
+    // The page tables take RAM from the first free range above the image.
+    let frames = free
+        .as_slice()
+        .iter()
+        .copied()
+        .find(|&(_, end)| end > image.span().1)
+        .unwrap_or((0, 0));
+    // SAFETY: once, at boot, on the boot page tables; the guard pages are never used; `frames`
+    // is free RAM.
+    let mapped = unsafe { paging::init(&info, image, &[stack_guard, ist0, ist1], frames) };
     stages.mark("paging");
-    give_ram_to_heap(&info, image.span(), mapped.tables);
+    free.remove(mapped.tables.0, mapped.tables.1);
+    for &(start, end) in free.as_slice() {
+        claim(start, end);
+    }
     stages.mark("heap");
     let tsc_deadline = apic::enable();
     let mut lapic = apic::Stopwatch::default();
@@ -189,47 +201,23 @@ fn remap_legacy_pic() {
     }
 }
 
-/// Gives every usable RAM region to the heap, less the first MiB (firmware and loader data),
-/// the image, the page tables and any boot modules.
-fn give_ram_to_heap(info: &BootInfo, image: (u64, u64), tables: (u64, u64)) {
-    let mut taken: [(u64, u64); 2 + crate::bootinfo::MAX_MODULES] =
-        [(0, 0); 2 + crate::bootinfo::MAX_MODULES];
-    taken[0] = image;
-    taken[1] = tables;
-    for (slot, m) in taken[2..].iter_mut().zip(info.modules()) {
-        *slot = (m.start, m.start.saturating_add(m.len));
+/// The usable RAM nothing uses yet: less the first MiB (firmware and loader data, the start
+/// info), the image and any boot modules.
+fn free_ram(info: &BootInfo, image: (u64, u64)) -> UsableRanges {
+    let mut ram = info.usable_ranges();
+    ram.remove(0, 1 << 20);
+    ram.remove(image.0, image.1);
+    for m in info.modules() {
+        ram.remove(m.start, m.start.saturating_add(m.len));
     }
-    // In address order: each cut claims what lies below it, so a later cut must not lie below
-    // an earlier one.
-    taken.sort_unstable();
-    for r in info
-        .regions()
-        .iter()
-        .filter(|r| r.kind == MemoryKind::Usable)
-    {
-        let mut pieces = [(r.start.max(1 << 20), r.end())];
-        // Cut out each taken range; a cut may split a piece, so keep at most a few pieces by
-        // claiming the part before a cut right away.
-        for &(ts, te) in taken.iter().filter(|(s, e)| s < e) {
-            let (s, e) = pieces[0];
-            if te <= s || e <= ts {
-                continue;
-            }
-            if s < ts {
-                claim(s, ts);
-            }
-            pieces[0] = (te.max(s), e);
-        }
-        let (s, e) = pieces[0];
-        claim(s, e);
-    }
+    ram
 }
 
 fn claim(start: u64, end: u64) {
     let (start, end) = (start.next_multiple_of(4096), end & !4095);
     if end > start {
-        // SAFETY: usable RAM per the memory map, outside the image, the page tables and the
-        // modules, mapped read-write by `paging::init`, and claimed once.
+        // SAFETY: usable RAM per the memory map (disjoint ranges), outside the image, the page
+        // tables and the modules, mapped read-write by `paging::init`, and claimed once.
         unsafe { crate::heap::claim(start, end) };
     }
 }

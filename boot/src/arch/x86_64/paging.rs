@@ -184,20 +184,19 @@ impl Plan<'_> {
 /// # Safety
 ///
 /// Once, at boot, on the boot page tables, with interrupts off; `guards` lists page-aligned
-/// addresses that nothing may use.
-pub unsafe fn init(info: &BootInfo, image: ImageLayout, guards: &[u64]) -> Mapped {
-    // Frames for the tables: the usable RAM right after the image, within the boot tables'
-    // first GiB.
-    let start = image.span().1.next_multiple_of(PAGE);
-    let region_end = info
-        .regions()
-        .iter()
-        .find(|r| r.kind == MemoryKind::Usable && r.start <= start && start < r.end())
-        .map_or(start, |r| r.end())
-        .min(1 << 30);
+/// addresses that nothing may use; `frames` is free RAM (no image, no module, no boot data)
+/// for the tables.
+pub unsafe fn init(
+    info: &BootInfo,
+    image: ImageLayout,
+    guards: &[u64],
+    frames: (u64, u64),
+) -> Mapped {
+    // Frames for the tables: free RAM the caller chose, within the boot tables' first GiB.
+    let start = frames.0.next_multiple_of(PAGE);
     let mut frames = FrameBump {
         next: start,
-        end: region_end,
+        end: frames.1.min(1 << 30),
     };
     let plan = Plan {
         info,
