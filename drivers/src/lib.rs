@@ -2,8 +2,12 @@
 //! tokens, split virtqueues, the virtio-mmio and virtio-pci transports, virtio-net, Xen netfront,
 //! and the 16550 and PL011 UARTs.
 //!
-//! Here now: [`uart`] (the 16550). The device traits, virtqueues, transports and virtio-net
-//! arrive with the netstack issue, netfront with the Xen issue.
+//! Here now: [`uart`] (the 16550) and [`virtio`] (split virtqueues, the virtio-mmio and
+//! virtio-pci transports, virtio-rng). The device traits and virtio-net arrive with the
+//! netstack issue, netfront with the Xen issue.
 #![no_std]
 
+extern crate alloc;
+
 pub mod uart;
+pub mod virtio;

@@ -1,5 +1,6 @@
 //! 1,000 tasks, each sleeping a random 0-50 ms; with `sleep200` on the command line, first a
-//! 200 ms sleep that the host times.
+//! 200 ms sleep that the host times. Without an entropy source the sleeps are spread
+//! deterministically, unless `need-entropy` is on the command line: then that is an error.
 #![no_std]
 #![no_main]
 
@@ -13,7 +14,10 @@ async fn main(env: Env) -> Result<(), morgana::executor::EntropyError> {
         println!("slept 200 ms (measured {} us)", t0.elapsed().as_micros());
     }
     let mut seeds = [0u8; 2000];
-    if env.entropy(&mut seeds).is_err() {
+    if let Err(e) = env.entropy(&mut seeds) {
+        if env.args().any(|a| a == "need-entropy") {
+            return Err(e);
+        }
         // No entropy source: spread the sleeps deterministically instead.
         for (i, b) in seeds.iter_mut().enumerate() {
             *b = (i * 37 % 251) as u8;
@@ -36,6 +40,9 @@ async fn main(env: Env) -> Result<(), morgana::executor::EntropyError> {
         .collect();
     for t in tasks {
         t.await;
+    }
+    if env.args().any(|a| a == "need-entropy") {
+        println!("entropy: {:02x?}", &seeds[..8]);
     }
     let s = env.stats();
     println!(
