@@ -468,3 +468,43 @@ fn a_device_interrupt_through_the_ioapic_wakes_its_task_on_microvm() {
 fn a_device_interrupt_through_the_ioapic_wakes_its_task_on_q35() {
     serial_interrupt("q35");
 }
+
+/// Without RDSEED/RDRAND (QEMU takes the last `-cpu`), entropy comes from the virtio-rng device
+/// run-qemu adds: over virtio-mmio on microvm, over virtio-pci on q35.
+fn entropy_from_virtio_rng(machine: &str, bus: &str) {
+    if skip() {
+        return;
+    }
+    let run = boot(
+        "tasks",
+        &[
+            "--machine",
+            machine,
+            "--accel",
+            "tcg",
+            "--append",
+            "need-entropy",
+            "--",
+            "-cpu",
+            "max,-rdrand,-rdseed",
+        ],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    let console = run.console();
+    assert!(
+        console.contains(&format!("entropy: virtio-rng ({bus}")),
+        "{}",
+        run.describe()
+    );
+    assert!(console.contains("1000 tasks done"), "{}", run.describe());
+}
+
+#[test]
+fn entropy_comes_from_virtio_rng_over_mmio_on_microvm() {
+    entropy_from_virtio_rng("microvm", "mmio");
+}
+
+#[test]
+fn entropy_comes_from_virtio_rng_over_pci_on_q35() {
+    entropy_from_virtio_rng("q35", "pci");
+}

@@ -59,11 +59,30 @@ impl Machine {
         }
     }
 
-    /// `-M`'s value. microvm keeps its PIT (TSC calibration under TCG) and RTC (wall time) on.
+    /// `-M`'s value. microvm keeps its PIT (TSC calibration under TCG) and RTC (wall time) on,
+    /// and ACPI off, which makes QEMU name its virtio-mmio devices on the kernel command line
+    /// (`virtio_mmio.device=`), where the image finds them.
     fn option(self) -> &'static str {
         match self {
-            Self::Microvm => "microvm,x-option-roms=off,pit=on,pic=off,rtc=on,isa-serial=on",
+            Self::Microvm => {
+                "microvm,x-option-roms=off,pit=on,pic=off,rtc=on,isa-serial=on,acpi=off"
+            }
             Self::Q35 => "q35",
+        }
+    }
+
+    /// The devices every run gets besides the console and isa-debug-exit: a virtio entropy
+    /// source, which the image uses when the CPU has no RDSEED/RDRAND. virtio-mmio devices are
+    /// made modern (version 2): Morgana drives no legacy virtio.
+    fn devices(self) -> &'static [&'static str] {
+        match self {
+            Self::Microvm => &[
+                "-global",
+                "virtio-mmio.force-legacy=false",
+                "-device",
+                "virtio-rng-device",
+            ],
+            Self::Q35 => &["-device", "virtio-rng-pci"],
         }
     }
 }
@@ -224,6 +243,7 @@ impl Vm<'_> {
         ]
         .map(str::to_owned);
         args.extend(common);
+        args.extend(self.machine.devices().iter().map(|d| (*d).to_owned()));
         if self.gdb {
             args.extend(["-s".into(), "-S".into()]);
         }
@@ -354,11 +374,13 @@ mod tests {
         };
         assert_eq!(
             vm.command().command_line(),
-            "qemu-system-x86_64 -M microvm,x-option-roms=off,pit=on,pic=off,rtc=on,isa-serial=on \
+            "qemu-system-x86_64 \
+             -M microvm,x-option-roms=off,pit=on,pic=off,rtc=on,isa-serial=on,acpi=off \
              -bios /usr/share/qemu/qboot.rom -accel tcg -cpu max -m 32M -nodefaults \
              -no-user-config -serial stdio -display none \
              -kernel /w/target/x86_64-unknown-none/debug/hello -append '' \
-             -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot -s -S -d int"
+             -device isa-debug-exit,iobase=0xf4,iosize=0x04 -no-reboot \
+             -global virtio-mmio.force-legacy=false -device virtio-rng-device -s -S -d int"
         );
         let vm = Vm {
             machine: Machine::Q35,
@@ -375,7 +397,10 @@ mod tests {
             "{line}"
         );
         assert!(line.contains(" -append 'fault now' "), "{line}");
-        assert!(line.ends_with(" -no-reboot"), "{line}");
+        assert!(
+            line.ends_with(" -no-reboot -device virtio-rng-pci"),
+            "{line}"
+        );
     }
 
     #[test]

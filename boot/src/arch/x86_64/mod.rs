@@ -21,6 +21,7 @@ pub mod rng;
 pub mod rtc;
 pub mod serial;
 pub mod time;
+pub mod virtio;
 
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -106,11 +107,40 @@ extern "C" fn start(start_info: u64) -> ! {
     irq::init();
     stages.mark("apic");
     let boot_tsc = entry::boot_tsc();
+    let name = machine_name();
+    let (devices, unusable) = virtio::discover(info.cmdline(), name == "qemu-q35");
+    stages.mark("devices");
+    for (location, error) in &unusable {
+        let _ = writeln!(
+            EarlyConsole,
+            "morgana: virtio device at {location} unusable: {error}"
+        );
+    }
+    let mut rng_location = None;
+    let mut virtio_rng = None;
+    for found in devices {
+        if found.kind == morgana_drivers::virtio::DeviceType::Entropy && virtio_rng.is_none() {
+            match morgana_drivers::virtio::VirtioRng::new(found.transport) {
+                Ok(rng) => {
+                    virtio_rng = Some(rng);
+                    rng_location = Some(found.location);
+                }
+                Err(e) => {
+                    let _ = writeln!(
+                        EarlyConsole,
+                        "morgana: virtio-rng at {} failed: {e}",
+                        found.location
+                    );
+                }
+            }
+        }
+    }
     let platform = platform::Pvh {
         tsc,
         boot_tsc,
         wall: core::cell::OnceCell::new(),
-        name: machine_name(),
+        name,
+        virtio_rng: core::cell::RefCell::new(virtio_rng),
     };
     let _ = writeln!(
         EarlyConsole,
@@ -122,7 +152,7 @@ extern "C" fn start(start_info: u64) -> ! {
         platform.tsc.hz / 1_000_000,
         platform.tsc.hz / 1000 % 1000,
         platform.tsc.source,
-        rng::source().unwrap_or("NONE (entropy requests will fail)"),
+        EntropyName(rng::source(), rng_location),
     );
     let machine = Machine {
         cmdline: String::from(info.cmdline()),
@@ -141,6 +171,19 @@ extern "C" fn start(start_info: u64) -> ! {
     // without an appliance does not link.
     let code = unsafe { __morgana_appliance_entry(machine) };
     exit(code)
+}
+
+/// The entropy source, for the boot line: the CPU's instruction, else virtio-rng, else none.
+struct EntropyName(Option<&'static str>, Option<virtio::Location>);
+
+impl fmt::Display for EntropyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntropyName(Some(instruction), _) => f.write_str(instruction),
+            EntropyName(None, Some(location)) => write!(f, "virtio-rng ({location})"),
+            EntropyName(None, None) => f.write_str("NONE (entropy requests will fail)"),
+        }
+    }
 }
 
 /// When each start-up stage ended (TSC), for the boot line.

@@ -1,10 +1,14 @@
 //! The x86_64 machine as the executor sees it: the TSC clock, the local APIC alarm, `sti; hlt`
-//! idle, the CMOS wall clock, RDSEED/RDRAND entropy, the COM1 console and isa-debug-exit.
+//! idle, the CMOS wall clock, RDSEED/RDRAND entropy (virtio-rng where the CPU has neither), the
+//! COM1 console and isa-debug-exit.
 
 use morgana_executor::{EntropyError, EventTable, Instant, Platform, UtcTime};
 
-use core::cell::OnceCell;
+use core::cell::{OnceCell, RefCell};
 
+use morgana_drivers::virtio::{HeapHal, VirtioRng};
+
+use super::virtio::BootTransport;
 use super::{apic, rng, rtc, serial, time::Tsc};
 
 /// The x86_64 PVH platform.
@@ -19,6 +23,33 @@ pub struct Pvh {
     pub wall: OnceCell<Option<(UtcTime, Instant)>>,
     /// `"qemu-microvm"`, `"qemu-q35"`, ...
     pub name: &'static str,
+    /// The virtio entropy device, used when the CPU has no RDSEED/RDRAND.
+    pub virtio_rng: RefCell<Option<VirtioRng<HeapHal, BootTransport>>>,
+}
+
+/// How long an entropy request may wait for the virtio-rng device.
+const VIRTIO_RNG_PATIENCE_NANOS: u64 = 200_000_000;
+
+impl Pvh {
+    /// Fills `buf` from the virtio-rng device, polling it: `Platform::entropy` is synchronous,
+    /// and entropy is asked for rarely (secrets at start-up), so a short wait beats a second,
+    /// asynchronous path. Never hands out a partly filled buffer.
+    fn virtio_entropy(&self, buf: &mut [u8]) -> Result<(), EntropyError> {
+        let mut rng = self.virtio_rng.borrow_mut();
+        let rng = rng.as_mut().ok_or(EntropyError::NoSource)?;
+        let deadline =
+            super::time::rdtsc().saturating_add(self.tsc.nanos_to_ticks(VIRTIO_RNG_PATIENCE_NANOS));
+        let mut filled = 0;
+        while filled < buf.len() {
+            filled += rng
+                .fill(&mut buf[filled..], 10_000)
+                .map_err(|_| EntropyError::Failed)?;
+            if filled < buf.len() && super::time::rdtsc() > deadline {
+                return Err(EntropyError::Failed);
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Platform for Pvh {
@@ -61,7 +92,10 @@ impl Platform for Pvh {
     }
 
     fn entropy(&self, buf: &mut [u8]) -> Result<(), EntropyError> {
-        rng::fill(buf)
+        match rng::fill(buf) {
+            Err(EntropyError::NoSource) => self.virtio_entropy(buf),
+            other => other,
+        }
     }
 
     fn console_write(&self, bytes: &[u8]) {
