@@ -9,5 +9,6 @@
 
 extern crate alloc;
 
+pub mod net;
 pub mod uart;
 pub mod virtio;

@@ -2,6 +2,9 @@
 //! ICMP, UDP, TCP and DHCP as pure state machines, with thin async adapters
 //! (`TcpListener`, `TcpStream`, `UdpSocket`) over the executor.
 //!
-//! Filled by the netstack issue; it is empty until then.
+//! [`wire`] is here: parse and emit of Ethernet, ARP, IPv4, ICMP, UDP and TCP (with its options),
+//! views over the received bytes with no allocation. The layers above it come next.
 #![no_std]
 #![forbid(unsafe_code)]
+
+pub mod wire;

@@ -1,0 +1,6 @@
+//! Fuzz target: a TCP segment and its options, after 8 bytes of pseudo-header addresses.
+//!
+//! The body is `morgana_netstack::wire::fuzz::tcp`, which the stable tests also run.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| morgana_netstack::wire::fuzz::tcp(data));
