@@ -199,6 +199,8 @@ pub struct Event {
     id: EventId,
     seen: u64,
     core: Weak<Core>,
+    /// Our entry in the slot's waiter list, while registered.
+    key: Option<WaitKey>,
 }
 
 impl Event {
@@ -212,6 +214,7 @@ impl Event {
             id,
             seen: core.event_waiters.borrow().fired(id),
             core: alloc::rc::Rc::downgrade(core),
+            key: None,
         })
     }
 
@@ -222,9 +225,38 @@ impl Event {
 
     /// Waits until the event has fired since the last `wait` returned (or since creation).
     pub fn wait(&mut self) -> WaitEvent<'_> {
-        WaitEvent {
-            event: self,
-            key: None,
+        WaitEvent { event: self }
+    }
+
+    /// The poll behind [`Event::wait`], for drivers that wait inside their own `poll_*`
+    /// functions (a `NetDevice::receive` that finds nothing registers here, so the executor
+    /// wakes the stack's task directly when the interrupt fires).
+    pub fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(core) = self.core.upgrade() else {
+            return Poll::Pending;
+        };
+        let mut waiters = core.event_waiters.borrow_mut();
+        let slot = &mut waiters.slots[self.id.index()];
+        if slot.fired != self.seen {
+            self.seen = slot.fired;
+            if let Some(key) = self.key.take() {
+                slot.waiters.remove(key);
+            }
+            return Poll::Ready(());
+        }
+        slot.waiters.register(&mut self.key, cx.waker());
+        Poll::Pending
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take()
+            && let Some(core) = self.core.upgrade()
+        {
+            core.event_waiters.borrow_mut().slots[self.id.index()]
+                .waiters
+                .remove(key);
         }
     }
 }
@@ -238,45 +270,19 @@ impl fmt::Debug for Event {
     }
 }
 
-/// The future of [`Event::wait`].
+/// The future of [`Event::wait`]. Dropping it withdraws nothing that matters: a firing is
+/// counted in the [`Event`], not in the future.
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
 pub struct WaitEvent<'a> {
     event: &'a mut Event,
-    key: Option<WaitKey>,
 }
 
 impl Future for WaitEvent<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.get_mut();
-        let Some(core) = this.event.core.upgrade() else {
-            return Poll::Pending;
-        };
-        let mut waiters = core.event_waiters.borrow_mut();
-        let slot = &mut waiters.slots[this.event.id.index()];
-        if slot.fired != this.event.seen {
-            this.event.seen = slot.fired;
-            if let Some(key) = this.key.take() {
-                slot.waiters.remove(key);
-            }
-            return Poll::Ready(());
-        }
-        slot.waiters.register(&mut this.key, cx.waker());
-        Poll::Pending
-    }
-}
-
-impl Drop for WaitEvent<'_> {
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take()
-            && let Some(core) = self.event.core.upgrade()
-        {
-            core.event_waiters.borrow_mut().slots[self.event.id.index()]
-                .waiters
-                .remove(key);
-        }
+        self.get_mut().event.poll_wait(cx)
     }
 }
 
