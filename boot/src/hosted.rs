@@ -18,6 +18,9 @@ use morgana_executor::{Doorbell, EntropyError, EventId, EventTable, Instant, Pla
 
 use crate::{Env, ExitStatus};
 
+mod tap;
+pub use tap::{Tap, TapStats};
+
 /// The hosted platform. See the [module docs](self).
 #[derive(Debug)]
 pub struct Hosted {
