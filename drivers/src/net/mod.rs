@@ -27,6 +27,14 @@ pub trait RxToken {
     /// Hands the frame (an Ethernet frame without FCS) to `f`, mutable so that the stack can
     /// rewrite it in place (say, an echo reply). The buffer returns to the device afterwards.
     fn consume<R>(self, f: impl FnOnce(&mut [u8]) -> R) -> R;
+
+    /// Whether the device vouches for this frame's TCP/UDP checksum, so the stack need not verify
+    /// it (only ever `true` on a device whose [`ChecksumOffload::rx_verified`] is set). The
+    /// checksum field of such a frame may hold only a partial sum (virtio-net's `NEEDS_CSUM` on
+    /// receive: the frame came from a sender on the host that left the checksum to "hardware").
+    fn checksum_verified(&self) -> bool {
+        false
+    }
 }
 
 /// Room for one frame to transmit, lent by the device until consumed.
@@ -42,7 +50,8 @@ pub trait TxToken {
 /// GUEST_CSUM features, a TAP device's offloads).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChecksumOffload {
-    /// The device verified the TCP/UDP checksums of received frames it marks as verified.
+    /// The device verified the TCP/UDP checksums of received frames it marks as verified
+    /// ([`RxToken::checksum_verified`]); the stack verifies the others.
     pub rx_verified: bool,
     /// The device fills in TCP/UDP checksums of transmitted frames (the stack still fills the
     /// IPv4 header checksum and the pseudo-header sum where the device asks for it).

@@ -9,7 +9,7 @@
 //!   virtio-pci, either at run time), plus device initialization (virtio 1.2, 3.1.1) on top.
 //! - [`queue`]: the split virtqueue ([`VirtQueue`]), with event-index notification
 //!   suppression, shared by every driver.
-//! - drivers, generic over both: [`rng`] (the entropy device) so far.
+//! - drivers, generic over both: [`rng`] (the entropy device) and [`net`] (the network device).
 //!
 //! `unsafe` is confined to the register windows (`transport/io.rs`), the ring memory
 //! (`queue.rs`), DMA allocation, and the constructors whose callers vouch for an address.
@@ -22,6 +22,7 @@
 pub mod dma;
 mod error;
 pub mod hal;
+pub mod net;
 pub mod queue;
 pub mod rng;
 pub mod transport;
