@@ -508,3 +508,49 @@ fn entropy_comes_from_virtio_rng_over_mmio_on_microvm() {
 fn entropy_comes_from_virtio_rng_over_pci_on_q35() {
     entropy_from_virtio_rng("q35", "pci");
 }
+
+/// virtio-net end to end, below the network stack: an ARP request for QEMU's user-mode
+/// gateway and its reply, the second time announced only by the device's interrupt (IOAPIC
+/// line on microvm's virtio-mmio, MSI-X on q35's virtio-pci).
+fn virtio_net_answers(machine: &str, device: &str) {
+    if skip() {
+        return;
+    }
+    let netdev = format!("{device},netdev=n0");
+    let run = boot(
+        "net-probe",
+        &[
+            "--machine",
+            machine,
+            "--accel",
+            "tcg",
+            "--",
+            "-netdev",
+            "user,id=n0",
+            "-device",
+            &netdev,
+        ],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    let console = run.console();
+    assert!(
+        console.contains("ARP reply: 10.0.2.2 is at"),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        console.contains("after the interrupt: a "),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn virtio_net_over_mmio_with_an_ioapic_line_on_microvm() {
+    virtio_net_answers("microvm", "virtio-net-device");
+}
+
+#[test]
+fn virtio_net_over_pci_with_msix_on_q35() {
+    virtio_net_answers("q35", "virtio-net-pci");
+}

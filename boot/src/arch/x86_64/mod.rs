@@ -14,6 +14,7 @@ mod entry;
 mod gdt;
 pub mod idt;
 pub mod irq;
+pub mod net;
 mod paging;
 pub mod pci;
 pub mod platform;
@@ -119,7 +120,11 @@ extern "C" fn start(start_info: u64) -> ! {
     let mut rng_location = None;
     let mut virtio_rng = None;
     for found in devices {
-        if found.kind == morgana_drivers::virtio::DeviceType::Entropy && virtio_rng.is_none() {
+        if found.kind != morgana_drivers::virtio::DeviceType::Entropy || virtio_rng.is_some() {
+            virtio::keep(found);
+            continue;
+        }
+        {
             match morgana_drivers::virtio::VirtioRng::new(found.transport) {
                 Ok(rng) => {
                     virtio_rng = Some(rng);

@@ -3,6 +3,7 @@
 //! way the device comes out as an [`AnyTransport`], so drivers do not care which bus it was.
 
 use alloc::vec::Vec;
+use core::cell::RefCell;
 use core::fmt;
 use core::ptr::NonNull;
 
@@ -125,4 +126,27 @@ pub fn discover(cmdline: &str, has_pci: bool) -> (Vec<Found>, Vec<(Location, Err
         }
     }
     (found, failed)
+}
+
+/// Devices found at boot and not claimed by the platform itself (virtio-rng is), waiting for a
+/// driver to [`take`] them.
+struct Unclaimed(RefCell<Vec<Found>>);
+
+// SAFETY: Morgana runs on one core, and interrupt handlers never touch this list (they only
+// mark the event table), so it is only accessed from the one thread of control that runs boot
+// and then the executor; `Sync` is needed only to put it in a `static`.
+unsafe impl Sync for Unclaimed {}
+
+static UNCLAIMED: Unclaimed = Unclaimed(RefCell::new(Vec::new()));
+
+/// Keeps `found` for a driver to [`take`].
+pub fn keep(found: Found) {
+    UNCLAIMED.0.borrow_mut().push(found);
+}
+
+/// Takes the first unclaimed device of `kind`.
+pub fn take(kind: DeviceType) -> Option<Found> {
+    let mut list = UNCLAIMED.0.borrow_mut();
+    let at = list.iter().position(|f| f.kind == kind)?;
+    Some(list.remove(at))
 }

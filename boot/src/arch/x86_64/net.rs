@@ -1,0 +1,122 @@
+//! virtio-net on this platform: the driver from `morgana-drivers` plus its interrupt, routed
+//! through the IOAPIC (virtio-mmio on microvm) or MSI-X (virtio-pci on q35) into an event.
+//!
+//! [`BootNet::poll_interrupt`] is what a task calls when the device returns `None`: it waits
+//! on the interrupt's event, and when it fired, acknowledges at the device (which wakes the
+//! driver's wakers) and unmasks a level-triggered line.
+
+use core::task::{Context, Poll};
+
+use morgana_drivers::virtio::net::{Config, VirtioNet};
+use morgana_drivers::virtio::{AnyTransport, DeviceType, Error, HeapHal};
+use morgana_executor::event::Event;
+
+use super::irq::{self, Trigger};
+use super::virtio::{self, BootTransport, Location};
+
+/// How the device interrupts.
+#[derive(Debug, Clone, Copy)]
+enum Line {
+    /// An IOAPIC input, level-triggered: masked by the handler, unmasked after the ack.
+    Gsi(u32),
+    /// MSI-X: edge, nothing to unmask, and the ISR must not be read.
+    Msix,
+}
+
+/// A virtio-net device with its interrupt.
+#[derive(Debug)]
+pub struct BootNet {
+    /// The driver (a [`morgana_drivers::net::NetDevice`]).
+    pub device: VirtioNet<HeapHal, BootTransport>,
+    event: Event,
+    line: Line,
+    /// Where the device is.
+    pub location: Location,
+}
+
+/// Why there is no network device.
+#[derive(Debug)]
+pub enum NetError {
+    /// The machine has no (unclaimed) virtio-net device.
+    NoDevice,
+    /// The driver refused the device.
+    Driver(Error),
+    /// No interrupt could be routed (no IOAPIC input, vector or MSI-X entry).
+    NoInterrupt,
+}
+
+impl core::fmt::Display for NetError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            NetError::NoDevice => f.write_str("no virtio-net device"),
+            NetError::Driver(e) => write!(f, "virtio-net: {e}"),
+            NetError::NoInterrupt => f.write_str("virtio-net: no interrupt could be routed"),
+        }
+    }
+}
+
+impl BootNet {
+    /// Takes the first virtio-net device found at boot and starts its driver. Call inside the
+    /// executor. `mac_seed` makes a MAC when the device offers none (give it entropy).
+    pub fn open(mac_seed: u64) -> Result<BootNet, NetError> {
+        let found = virtio::take(DeviceType::Network).ok_or(NetError::NoDevice)?;
+        let config = Config {
+            mac_seed,
+            ..Config::default()
+        };
+        let mut device =
+            VirtioNet::<HeapHal, _>::new(found.transport, config).map_err(NetError::Driver)?;
+        let (id, line) = match found.location {
+            Location::Mmio { irq: gsi, .. } => {
+                let trigger = Trigger {
+                    level: true,
+                    active_low: false,
+                };
+                (
+                    irq::route_gsi(gsi, trigger).ok_or(NetError::NoInterrupt)?,
+                    Line::Gsi(gsi),
+                )
+            }
+            Location::Pci(_) => {
+                let msi = irq::alloc_msi().ok_or(NetError::NoInterrupt)?;
+                let AnyTransport::Pci(pci) = device.transport_mut() else {
+                    return Err(NetError::NoInterrupt);
+                };
+                // One vector for everything: entry 0, used by the configuration change
+                // interrupt and both queues.
+                pci.set_msix_entry(0, msi.address, msi.data)
+                    .and_then(|()| pci.enable_msix(true))
+                    .and_then(|()| pci.set_msix_config_vector(0))
+                    .and_then(|()| pci.set_queue_msix_vector(0, 0))
+                    .and_then(|()| pci.set_queue_msix_vector(1, 0))
+                    .map_err(NetError::Driver)?;
+                (msi.event, Line::Msix)
+            }
+        };
+        Ok(BootNet {
+            device,
+            event: Event::new(id),
+            line,
+            location: found.location,
+        })
+    }
+
+    /// Waits for the device's interrupt; when it came, acknowledges it (waking the driver's
+    /// wakers) and re-enables a level-triggered line. `Ready` means: poll the device again.
+    pub fn poll_interrupt(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.event.poll_wait(cx).is_pending() {
+            return Poll::Pending;
+        }
+        match self.line {
+            Line::Gsi(gsi) => {
+                self.device.handle_interrupt();
+                irq::unmask_gsi(gsi);
+            }
+            Line::Msix => {
+                self.device.handle_queue_interrupt();
+                self.device.handle_config_interrupt();
+            }
+        }
+        Poll::Ready(())
+    }
+}
