@@ -120,7 +120,11 @@ extern "C" fn start(start_info: u64) -> ! {
     let mut rng_location = None;
     let mut virtio_rng = None;
     for found in devices {
-        if found.kind != morgana_drivers::virtio::DeviceType::Entropy || virtio_rng.is_some() {
+        // virtio-rng only when the CPU has no entropy instruction: its set-up costs boot time.
+        if found.kind != morgana_drivers::virtio::DeviceType::Entropy
+            || virtio_rng.is_some()
+            || rng::source().is_some()
+        {
             virtio::keep(found);
             continue;
         }
