@@ -2,9 +2,20 @@
 //! ICMP, UDP, TCP and DHCP as pure state machines, with thin async adapters
 //! (`TcpListener`, `TcpStream`, `UdpSocket`) over the executor.
 //!
-//! [`wire`] is here: parse and emit of Ethernet, ARP, IPv4, ICMP, UDP and TCP (with its options),
-//! views over the received bytes with no allocation. The layers above it come next.
+//! Here now:
+//! - [`wire`]: parse and emit of Ethernet, ARP, IPv4, ICMP, UDP and TCP (with its options),
+//!   views over the received bytes with no allocation;
+//! - [`tcp`]: the TCP connection as a pure state machine (bytes and a timestamp in, segments
+//!   out), not yet wired to an interface;
+//! - [`phy`]: test and debug devices (loopback, a seeded lossy link, pcap capture).
+//!
+//! The interface layer (ARP cache, IPv4 routing, ICMP, UDP sockets), the async adapters and
+//! DHCP come next.
 #![no_std]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+pub mod phy;
+pub mod tcp;
 pub mod wire;

@@ -1,0 +1,158 @@
+//! Data: both ways, Nagle, and bulk transfers under loss, reordering and duplication, timed
+//! against the Mathis et al. formula.
+
+extern crate std;
+
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use super::harness::{LinkConfig, Pair, config};
+use crate::tcp::Config;
+
+fn pattern(len: usize, salt: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ (i >> 9) as u8 ^ salt)
+        .collect()
+}
+
+#[test]
+fn data_both_ways() {
+    let mut pair = Pair::established(config(), config(), LinkConfig::clean(), 40);
+    let ab = pattern(100_000, 1);
+    let ba = pattern(70_000, 2);
+    let (mut sent_ab, mut sent_ba) = (0, 0);
+    let (mut got_ab, mut got_ba) = (Vec::new(), Vec::new());
+    let mut buf = [0; 8192];
+    let ok = pair.run_until(Duration::from_secs(30), |p| {
+        sent_ab += p.a.send(&ab[sent_ab..]);
+        let b = p.b.as_mut().unwrap();
+        sent_ba += b.send(&ba[sent_ba..]);
+        loop {
+            let n = b.recv(&mut buf);
+            got_ab.extend_from_slice(&buf[..n]);
+            let m = p.a.recv(&mut buf);
+            got_ba.extend_from_slice(&buf[..m]);
+            if n == 0 && m == 0 {
+                break;
+            }
+        }
+        got_ab.len() == ab.len() && got_ba.len() == ba.len()
+    });
+    assert!(ok);
+    assert_eq!(got_ab, ab);
+    assert_eq!(got_ba, ba);
+}
+
+#[test]
+fn nagle_coalesces_small_writes() {
+    for (nodelay, expect_max) in [(false, 2), (true, 10)] {
+        let cfg = Config {
+            nodelay,
+            ..config()
+        };
+        let mut pair = Pair::established(cfg, config(), LinkConfig::clean(), 41);
+        let from = pair.log.len();
+        for _ in 0..10 {
+            pair.a.send(b"tiny");
+            pair.poll_output();
+        }
+        pair.run_for(Duration::from_millis(200));
+        let data: Vec<_> = pair
+            .sent_since(from, true)
+            .into_iter()
+            .filter(|s| s.seg.payload_len > 0)
+            .collect();
+        let bytes: usize = data.iter().map(|s| s.seg.payload_len).sum();
+        assert_eq!(bytes, 40);
+        if nodelay {
+            assert_eq!(data.len(), expect_max, "every write goes out");
+        } else {
+            // The first write goes out; the other nine wait for its ACK and go as one.
+            assert_eq!(data.len(), expect_max, "Nagle coalesces");
+            assert_eq!(data[1].seg.payload_len, 36);
+        }
+    }
+}
+
+/// Transfers `bytes` from A to B; returns the virtual time taken from the first byte.
+fn bulk(link: LinkConfig, seed: u64, bytes: usize) -> Duration {
+    let mut pair = Pair::established(config(), config(), link, seed);
+    pair.keep_log = false;
+    let data = pattern(bytes, seed as u8);
+    let start = pair.now;
+    let mut sent = 0;
+    let mut got = Vec::with_capacity(bytes);
+    let mut buf = [0; 16384];
+    let ok = pair.run_until(Duration::from_secs(3600), |p| {
+        sent += p.a.send(&data[sent..]);
+        let b = p.b.as_mut().unwrap();
+        loop {
+            let n = b.recv(&mut buf);
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        got.len() >= bytes
+    });
+    assert!(
+        ok,
+        "seed {seed}: transfer finished ({} of {bytes} bytes)",
+        got.len()
+    );
+    assert!(got == data, "seed {seed}: bytes intact and in order");
+    assert!(pair.a.check_invariants().is_ok() && pair.b().check_invariants().is_ok());
+    pair.now - start
+}
+
+fn full() -> bool {
+    std::env::var_os("MORGANA_TEST_FULL").is_some()
+}
+
+/// Runs the seeds at loss `p`, checks against Mathis, and returns the worst ratio.
+fn bulk_at(p: f64) -> f64 {
+    let (seeds, bytes) = if full() {
+        (200, 10 << 20)
+    } else {
+        (20, 1 << 20)
+    };
+    // The MSS in use (1460 less the 12 bytes of timestamps) and the link's base RTT.
+    let mss = 1448.0;
+    let rtt = 0.020;
+    let mut worst: f64 = 0.0;
+    let mut total = 0.0;
+    for seed in 1..=seeds {
+        let took = bulk(LinkConfig::lossy(p), seed, bytes).as_secs_f64();
+        total += took;
+        if p > 0.0 {
+            let rate = 1.22 * mss / (rtt * p.sqrt());
+            let predicted = bytes as f64 / rate;
+            let ratio = took / predicted;
+            worst = worst.max(ratio);
+            assert!(
+                ratio <= 3.0,
+                "seed {seed} at p={p}: {took:.3} s, Mathis predicts {predicted:.3} s (ratio {ratio:.2})"
+            );
+        }
+    }
+    std::eprintln!(
+        "bulk p={p}: {seeds} seeds of {bytes} bytes, mean {:.3} s, worst time/Mathis ratio {worst:.2}",
+        total / f64::from(seeds as u32)
+    );
+    worst
+}
+
+#[test]
+fn bulk_transfer_without_loss() {
+    bulk_at(0.0);
+}
+
+#[test]
+fn bulk_transfer_at_one_percent_loss() {
+    bulk_at(0.01);
+}
+
+#[test]
+fn bulk_transfer_at_five_percent_loss() {
+    bulk_at(0.05);
+}

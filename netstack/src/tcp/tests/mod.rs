@@ -1,0 +1,11 @@
+//! The TCP machine's tests: two [`Tcb`]s over an in-memory link on a virtual clock
+//! ([`harness`]), one behaviour per file.
+
+mod close;
+mod data;
+mod fuzz;
+mod handshake;
+mod harness;
+mod security;
+mod timers;
+mod units;
