@@ -10,11 +10,23 @@ use crate::util::Error;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command {
     Build(BuildArgs),
-    RunHosted { build: BuildArgs, args: Vec<String> },
+    RunHosted {
+        build: BuildArgs,
+        args: Vec<String>,
+    },
     RunQemu(RunQemuArgs),
     InstallQemu,
-    Test { full: bool },
-    Bench { group: Option<String> },
+    Test {
+        full: bool,
+    },
+    Bench {
+        group: Option<String>,
+    },
+    Fuzz {
+        smoke: bool,
+        seconds: Option<u64>,
+        target: Option<String>,
+    },
     Help,
 }
 
@@ -52,6 +64,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, Error> {
         },
         "test" => parse_test(&rest),
         "bench" => parse_bench(&rest),
+        "fuzz" => parse_fuzz(&rest),
         "help" | "-h" | "--help" => Ok(Command::Help),
         other => Err(Error::usage(format!("unknown command `{other}`"))),
     }
@@ -158,6 +171,36 @@ fn parse_test(args: &[String]) -> Result<Command, Error> {
         }
     }
     Ok(Command::Test { full })
+}
+
+fn parse_fuzz(args: &[String]) -> Result<Command, Error> {
+    let (mut smoke, mut seconds, mut target) = (false, None, None);
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--smoke" => smoke = true,
+            "--seconds" => {
+                let value = rest
+                    .next()
+                    .ok_or_else(|| Error::usage("--seconds needs a value"))?;
+                seconds = Some(value.parse().map_err(|_| {
+                    Error::usage(format!("--seconds takes a whole number, not `{value}`"))
+                })?);
+            }
+            flag if flag.starts_with('-') => return Err(unknown_flag(flag)),
+            name if target.is_none() => target = Some(name.to_owned()),
+            extra => {
+                return Err(Error::usage(format!(
+                    "unexpected argument `{extra}` (fuzz takes at most one TARGET)"
+                )));
+            }
+        }
+    }
+    Ok(Command::Fuzz {
+        smoke,
+        seconds,
+        target,
+    })
 }
 
 fn parse_bench(args: &[String]) -> Result<Command, Error> {

@@ -3,6 +3,7 @@
 mod bench;
 mod build;
 mod cli;
+mod fuzz;
 mod qemu;
 mod test;
 mod util;
@@ -49,6 +50,11 @@ fn run() -> Result<ExitCode, Error> {
         Command::InstallQemu => qemu::install_qemu(),
         Command::Test { full } => test::test(full),
         Command::Bench { group } => bench::bench(group.as_deref()),
+        Command::Fuzz {
+            smoke,
+            seconds,
+            target,
+        } => fuzz::fuzz(smoke, seconds, target.as_deref()),
         Command::Help => {
             println!("{}", usage());
             Ok(ExitCode::SUCCESS)
@@ -78,6 +84,10 @@ const COMMANDS: &[(&str, &str)] = &[
     (
         "test [--full]",
         "fmt, clippy and tests as CI runs them (--full: long test variants)",
+    ),
+    (
+        "fuzz [--smoke] [--seconds N] [TARGET]",
+        "run the fuzz targets (cargo-fuzz, nightly; installed if missing)",
     ),
     (
         "bench [GROUP]",

@@ -110,6 +110,9 @@ fn steps(full: bool) -> Vec<Step> {
         println!("qemu-system-x86_64 {version}");
         Ok(())
     }));
+    steps.push(Step::new("fuzz smoke", || {
+        crate::fuzz::fuzz(true, None, None).map(|_| ())
+    }));
     let name = if full { "test (full)" } else { "test" };
     steps.push(Step::new(name, move || {
         let cargo = Cmd::cargo().args(["test", "--workspace"]);
