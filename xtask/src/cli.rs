@@ -440,6 +440,24 @@ mod tests {
         assert_eq!(parse_str("test"), Ok(Command::Test { full: false }));
         assert_eq!(parse_str("test --full"), Ok(Command::Test { full: true }));
         assert!(parse_str("test --quick").is_err());
+        assert_eq!(
+            parse_str("fuzz --smoke"),
+            Ok(Command::Fuzz {
+                smoke: true,
+                seconds: None,
+                target: None
+            })
+        );
+        assert_eq!(
+            parse_str("fuzz --seconds 30 tcp"),
+            Ok(Command::Fuzz {
+                smoke: false,
+                seconds: Some(30),
+                target: Some("tcp".into())
+            })
+        );
+        assert!(parse_str("fuzz --seconds soon").is_err());
+        assert!(parse_str("fuzz tcp udp").is_err());
         assert_eq!(parse_str("bench"), Ok(Command::Bench { group: None }));
         assert_eq!(
             parse_str("bench executor"),
