@@ -7,15 +7,20 @@
 //!   views over the received bytes with no allocation;
 //! - [`tcp`]: the TCP connection as a pure state machine (bytes and a timestamp in, segments
 //!   out), not yet wired to an interface;
-//! - [`phy`]: test and debug devices (loopback, a seeded lossy link, pcap capture).
+//! - [`phy`]: test and debug devices (loopback, a seeded lossy link, pcap capture);
+//! - [`iface`]: the interface layer (Ethernet demux, ARP cache, IPv4 routing, ICMP echo and
+//!   port unreachable) as a pure [`iface::Interface`], driven by the async [`iface::Stack`],
+//!   with [`iface::UdpSocket`] handles;
+//! - [`udp`]: the UDP socket table.
 //!
-//! The interface layer (ARP cache, IPv4 routing, ICMP, UDP sockets), the async adapters and
-//! DHCP come next.
+//! TCP sockets over the interface, IPv4 reassembly and DHCP come next.
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+pub mod iface;
 pub mod phy;
 pub mod tcp;
+pub mod udp;
 pub mod wire;

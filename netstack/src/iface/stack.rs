@@ -1,0 +1,262 @@
+//! The async driver: [`Stack`] runs an [`Interface`] over a [`NetDevice`]; [`UdpSocket`] and
+//! [`StackHandle::ping`] share it through `Rc<RefCell<..>>` (single core, no `Send`). No borrow
+//! is held across an await or a waker call.
+
+use alloc::rc::Rc;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::convert::Infallible;
+use core::future::{Future, poll_fn};
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+
+use morgana_drivers::net::{NetDevice, RxToken, TxToken};
+use morgana_executor::time::Sleep;
+use morgana_executor::{Instant, sleep_until};
+
+use super::{Counters, Interface, Ipv4Config, SendError};
+use crate::udp::{BindError, Endpoint};
+use crate::wire::{EthernetAddress, Ipv4Address};
+
+/// Frames received per round before the driver yields to other tasks.
+const RX_BUDGET: usize = 64;
+/// Unread datagrams a socket keeps.
+const SOCKET_QUEUE: usize = 64;
+
+#[derive(Debug)]
+struct Shared {
+    iface: Interface,
+    driver: Option<Waker>,
+}
+
+/// A cloneable handle on a running stack, for sockets, ping and counters.
+#[derive(Clone, Debug)]
+pub struct StackHandle {
+    shared: Rc<RefCell<Shared>>,
+}
+
+/// The driver task's state: the device, the interface, the ARP timer.
+#[derive(Debug)]
+pub struct Stack<D: NetDevice> {
+    device: D,
+    shared: Rc<RefCell<Shared>>,
+    timer: Option<Sleep>,
+}
+
+impl<D: NetDevice> Stack<D> {
+    /// A stack over `device` with a static configuration.
+    pub fn new(device: D, config: Ipv4Config, now: Instant) -> Self {
+        let mac = EthernetAddress(device.hardware_address());
+        let mtu = device.capabilities().mtu;
+        let iface = Interface::new(mac, config, mtu, now);
+        Stack {
+            device,
+            shared: Rc::new(RefCell::new(Shared {
+                iface,
+                driver: None,
+            })),
+            timer: None,
+        }
+    }
+
+    /// A handle for sockets.
+    pub fn handle(&self) -> StackHandle {
+        StackHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Runs the stack: receive, process, transmit, flush, sleep until the device, a socket or
+    /// the ARP timer has work. Never returns; drop the future to stop.
+    pub async fn run(&mut self) -> Infallible {
+        poll_fn(|cx| {
+            self.round(cx);
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn round(&mut self, cx: &mut Context<'_>) {
+        let now = Instant::now();
+        let shared = &self.shared;
+        shared.borrow_mut().driver = Some(cx.waker().clone());
+        let mut more = false;
+        for i in 0..=RX_BUDGET {
+            if i == RX_BUDGET {
+                more = true;
+                break;
+            }
+            let Some((rx, _tx)) = self.device.receive(cx) else {
+                break;
+            };
+            rx.consume(|frame| shared.borrow_mut().iface.process_frame(now, frame));
+        }
+        shared.borrow_mut().iface.poll(now);
+        loop {
+            let Some(frame) = shared.borrow_mut().iface.pop_tx() else {
+                break;
+            };
+            match self.device.transmit(cx) {
+                Some(token) => token.consume(frame.len(), |buf| buf.copy_from_slice(&frame)),
+                None => {
+                    shared.borrow_mut().iface.unpop_tx(frame);
+                    break;
+                }
+            }
+        }
+        self.device.flush();
+        let mut wakers = Vec::new();
+        let poll_at = {
+            let mut s = shared.borrow_mut();
+            s.iface.take_wakers(&mut wakers);
+            s.iface.poll_at()
+        };
+        for w in wakers {
+            w.wake();
+        }
+        match poll_at {
+            Some(at) => {
+                let timer = self.timer.get_or_insert_with(|| sleep_until(at));
+                if timer.deadline() != at {
+                    timer.reset(at);
+                }
+                if Pin::new(timer).poll(cx).is_ready() {
+                    more = true;
+                }
+            }
+            None => self.timer = None,
+        }
+        if more {
+            cx.waker().wake_by_ref();
+        }
+    }
+}
+
+/// Why a ping failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PingError {
+    /// The request could not be sent.
+    Send(SendError),
+}
+
+impl StackHandle {
+    /// The interface's counters.
+    pub fn counters(&self) -> Counters {
+        self.shared.borrow().iface.counters()
+    }
+
+    /// Our IPv4 address.
+    pub fn address(&self) -> Ipv4Address {
+        self.shared.borrow().iface.config().address
+    }
+
+    /// Runs `f` on the interface, then wakes the driver (for output `f` may have queued).
+    fn with_iface<R>(&self, f: impl FnOnce(&mut Interface) -> R) -> R {
+        let (r, driver) = {
+            let mut s = self.shared.borrow_mut();
+            let r = f(&mut s.iface);
+            (r, s.driver.take())
+        };
+        if let Some(w) = driver {
+            w.wake();
+        }
+        r
+    }
+
+    /// Sends an ICMP echo request and waits for the matching reply; returns the round-trip
+    /// time. Wrap it in a timeout: a lost request or reply is not retried.
+    pub async fn ping(
+        &self,
+        dst: Ipv4Address,
+        ident: u16,
+        seq_no: u16,
+        data: &[u8],
+    ) -> Result<core::time::Duration, PingError> {
+        let sent = Instant::now();
+        self.with_iface(|i| i.send_ping(sent, dst, ident, seq_no, data))
+            .map_err(PingError::Send)?;
+        poll_fn(|cx| {
+            let mut s = self.shared.borrow_mut();
+            while let Some(r) = s.iface.take_echo_reply() {
+                if r.from == dst && r.ident == ident && r.seq_no == seq_no {
+                    return Poll::Ready(Ok(r.at.saturating_duration_since(sent)));
+                }
+            }
+            s.iface.register_echo_waker(cx.waker());
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// A UDP socket bound to a local port; dropping it unbinds the port.
+#[derive(Debug)]
+pub struct UdpSocket {
+    stack: StackHandle,
+    port: u16,
+}
+
+impl UdpSocket {
+    /// Binds `port` on the stack.
+    pub fn bind(stack: &StackHandle, port: u16) -> Result<UdpSocket, BindError> {
+        stack
+            .shared
+            .borrow_mut()
+            .iface
+            .udp()
+            .bind(port, SOCKET_QUEUE)?;
+        Ok(UdpSocket {
+            stack: stack.clone(),
+            port,
+        })
+    }
+
+    /// The local port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Sends `data` to `addr` (queued on the interface; sent by the driver task).
+    pub async fn send_to(&self, data: &[u8], addr: Endpoint) -> Result<(), SendError> {
+        let now = Instant::now();
+        self.stack
+            .with_iface(|i| i.send_udp(now, self.port, addr, data))
+    }
+
+    /// Waits for a datagram; copies as much as fits into `buf` (the rest is discarded, as with
+    /// `recvfrom`) and returns that length and the sender.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> (usize, Endpoint) {
+        let (from, data) = poll_fn(|cx| {
+            let mut s = self.stack.shared.borrow_mut();
+            let udp = s.iface.udp();
+            match udp.recv(self.port) {
+                Some(d) => Poll::Ready(d),
+                None => {
+                    udp.register_reader(self.port, cx.waker());
+                    Poll::Pending
+                }
+            }
+        })
+        .await;
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        (n, from)
+    }
+
+    /// Datagrams dropped because this socket's queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.stack
+            .shared
+            .borrow_mut()
+            .iface
+            .udp()
+            .dropped(self.port)
+    }
+}
+
+impl Drop for UdpSocket {
+    fn drop(&mut self) {
+        let waker = self.stack.shared.borrow_mut().iface.udp().unbind(self.port);
+        drop(waker);
+    }
+}
