@@ -32,6 +32,11 @@ pub use morgana_executor::{
 };
 pub use morgana_macros::main;
 
+/// The network: `net::start(&env)` and UDP sockets (TCP streams follow).
+pub mod net {
+    pub use morgana_boot::net::*;
+}
+
 /// The `log` crate: `log::info!` and friends print on the console with a timestamp.
 pub use log;
 

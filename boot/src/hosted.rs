@@ -124,10 +124,22 @@ impl Hosted {
         if fds[0].revents != 0 {
             self.bell.drain();
         }
-        for (pfd, (_, event)) in fds[1..].iter().zip(watched.iter()) {
+        let mut broken = Vec::new();
+        for (pfd, (fd, event)) in fds[1..].iter().zip(watched.iter()) {
             if pfd.revents != 0 {
                 events.mark(*event);
             }
+            if pfd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+                broken.push(*fd);
+            }
+        }
+        drop(watched);
+        // A descriptor in error stays "ready" forever: mark its event once (its owner finds
+        // the error on its next read) and stop watching it, rather than spin.
+        if !broken.is_empty() {
+            self.watched
+                .borrow_mut()
+                .retain(|(fd, _)| !broken.contains(fd));
         }
     }
 }
@@ -203,6 +215,15 @@ impl Platform for Hosted {
     }
 }
 
+std::thread_local! {
+    static CURRENT: RefCell<Option<Rc<Hosted>>> = const { RefCell::new(None) };
+}
+
+/// The hosted platform this thread's appliance runs on (set by [`start`]).
+pub fn current() -> Option<Rc<Hosted>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
 /// Runs an appliance as this process: what `#[morgana::main]` calls on the hosted platform.
 ///
 /// The command line is the process's arguments joined by spaces; `log=LEVEL` sets the log level.
@@ -220,6 +241,7 @@ where
         }
     };
     let cmdline = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    CURRENT.with(|c| *c.borrow_mut() = Some(platform.clone()));
     let machine = crate::Machine {
         platform: platform.clone(),
         events: Box::leak(Box::new(EventTable::new())),

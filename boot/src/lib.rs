@@ -26,6 +26,8 @@ pub mod heap;
 pub mod hosted;
 pub mod logger;
 mod machine;
+#[cfg(any(not(target_os = "none"), target_arch = "x86_64"))]
+pub mod net;
 #[cfg(all(target_os = "none", target_arch = "x86_64"))]
 mod panic;
 pub mod pvh;

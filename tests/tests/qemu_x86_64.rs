@@ -554,3 +554,77 @@ fn virtio_net_over_mmio_with_an_ioapic_line_on_microvm() {
 fn virtio_net_over_pci_with_msix_on_q35() {
     virtio_net_answers("q35", "virtio-net-pci");
 }
+
+/// Sends three datagrams to the echo appliance through QEMU's user network (a host port
+/// forwarded to its port 7), retrying each until it comes back; true when all three did.
+fn udp_echo_client(port: u16, limit: Duration) -> bool {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a local UDP socket");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let start = Instant::now();
+    for i in 0..3 {
+        let message = format!("morgana echo test {i}");
+        loop {
+            if start.elapsed() > limit {
+                return false;
+            }
+            let _ = socket.send_to(message.as_bytes(), ("127.0.0.1", port));
+            let mut buf = [0u8; 128];
+            if let Ok((n, _)) = socket.recv_from(&mut buf)
+                && &buf[..n] == message.as_bytes()
+            {
+                break;
+            }
+        }
+    }
+    true
+}
+
+/// The echo appliance over QEMU user networking: host UDP → slirp → virtio-net → the stack →
+/// port 7 and back, three times, then the appliance exits 0.
+fn udp_echo_over_user_networking(machine: &str, device: &str, port: u16) {
+    if skip() {
+        return;
+    }
+    let client = thread::spawn(move || udp_echo_client(port, QEMU_TIMEOUT + RUN_MARGIN));
+    let netdev = format!("user,id=n0,hostfwd=udp:127.0.0.1:{port}-:7");
+    let nic = format!("{device},netdev=n0");
+    let run = boot(
+        "echo",
+        &[
+            "--machine",
+            machine,
+            "--accel",
+            "tcg",
+            "--append",
+            "ip=10.0.2.15/24 gw=10.0.2.2 echo_count=3",
+            "--",
+            "-netdev",
+            &netdev,
+            "-device",
+            &nic,
+        ],
+    );
+    assert!(
+        client.join().unwrap(),
+        "the echoes did not all come back: {}",
+        run.describe()
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    assert!(
+        run.console().contains("echo: 3 datagrams echoed"),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn udp_echo_over_qemu_user_networking_on_microvm() {
+    udp_echo_over_user_networking("microvm", "virtio-net-device", 17_207);
+}
+
+#[test]
+fn udp_echo_over_qemu_user_networking_on_q35() {
+    udp_echo_over_user_networking("q35", "virtio-net-pci", 17_208);
+}

@@ -4,6 +4,7 @@ mod bench;
 mod build;
 mod cli;
 mod fuzz;
+mod packages;
 mod qemu;
 mod test;
 mod util;

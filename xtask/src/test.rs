@@ -108,7 +108,7 @@ fn steps(full: bool) -> Vec<Step> {
     steps.push(Step::new("qemu installed", || {
         let version = qemu::ensure_installed()?;
         println!("qemu-system-x86_64 {version}");
-        Ok(())
+        crate::packages::ensure_peer_tools()
     }));
     steps.push(Step::new("fuzz smoke", || {
         crate::fuzz::fuzz(true, None, None).map(|_| ())

@@ -58,6 +58,8 @@ pub struct Tap {
     rx_len: Option<usize>,
     tx: Vec<u8>,
     stats: TapStats,
+    /// The error that ended the device (the interface was deleted, ...): the link is down.
+    failed: Option<io::ErrorKind>,
 }
 
 impl Tap {
@@ -119,6 +121,7 @@ impl Tap {
             rx_len: None,
             tx: vec![0; FRAME_MAX],
             stats: TapStats::default(),
+            failed: None,
         })
     }
 
@@ -145,10 +148,19 @@ impl Tap {
         if n > 0 {
             self.rx_len = Some(n as usize);
             self.stats.rx_frames += 1;
-            true
-        } else {
-            false // EAGAIN (nothing), or an error that the next read will report again
+            return true;
         }
+        let error = io::Error::last_os_error();
+        if n < 0
+            && !matches!(
+                error.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            )
+        {
+            // The interface is gone (EBADFD, EIO): the link is down for good.
+            self.failed = Some(error.kind());
+        }
+        false
     }
 }
 
@@ -212,6 +224,9 @@ impl NetDevice for Tap {
         // platform marks when the descriptor turns readable. A mark that came in between
         // counts as a firing, so `poll_wait` says Ready and we read again: nothing is lost.
         while self.rx_len.is_none() && !self.read_frame() {
+            if self.failed.is_some() {
+                return None; // the link is down: nothing will ever arrive
+            }
             if self.event.poll_wait(cx).is_pending() {
                 return None;
             }
@@ -255,7 +270,11 @@ impl NetDevice for Tap {
     }
 
     fn link_state(&mut self, _cx: &mut Context<'_>) -> LinkState {
-        LinkState::Up
+        if self.failed.is_some() {
+            LinkState::Down
+        } else {
+            LinkState::Up
+        }
     }
 }
 

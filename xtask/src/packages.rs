@@ -1,0 +1,40 @@
+//! The Debian tools the tests use as peers (besides QEMU, which `qemu::ensure_installed`
+//! handles): installed with apt-get when missing and we are root; otherwise the exact command
+//! is printed.
+
+use crate::util::{self, Cmd, Error};
+
+/// (program, Debian package) pairs the end-to-end tests run.
+const TOOLS: &[(&str, &str)] = &[("ip", "iproute2"), ("ping", "iputils-ping")];
+
+/// Installs the packages of the missing tools.
+pub fn ensure_peer_tools() -> Result<(), Error> {
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .filter(|(program, _)| util::which(program).is_none())
+        .map(|&(_, package)| package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let command = format!(
+        "apt-get update && apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
+    let root = Cmd::new("id")
+        .arg("-u")
+        .stdout()
+        .is_ok_and(|uid| uid.trim() == "0");
+    if !root {
+        return Err(Error::new(format!(
+            "the tests need {}; run as root: {command}",
+            missing.join(", ")
+        )));
+    }
+    let apt = || Cmd::new("apt-get").env("DEBIAN_FRONTEND", "noninteractive");
+    apt().arg("update").run()?;
+    apt()
+        .args(["install", "-y", "--no-install-recommends"])
+        .args(missing.iter().copied())
+        .run()
+}
