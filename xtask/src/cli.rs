@@ -111,9 +111,21 @@ fn parse_run_qemu(args: &[String], extra: &[String]) -> Result<RunQemuArgs, Erro
     let mut gdb = false;
     let mut append = None;
     let mut timeout = None;
+    let mut net = None;
+    let mut forwards = Vec::new();
     let mut flags = Flags::new(args);
     while let Some(flag) = flags.next_flag()? {
         match flag.name {
+            "--net" => {
+                let value = flags.value(&flag)?;
+                if value != "user" {
+                    return Err(Error::usage(format!(
+                        "--net takes `user` (QEMU's user-mode network), not `{value}`"
+                    )));
+                }
+                set_once(&mut net, "--net", value)?;
+            }
+            "--forward" => forwards.push(parse_forward(&flags.value(&flag)?)?),
             "--appliance" => set_once(&mut appliance, "--appliance", flags.value(&flag)?)?,
             "--release" => release = flags.switch(&flag)?,
             "--machine" => {
@@ -138,17 +150,70 @@ fn parse_run_qemu(args: &[String], extra: &[String]) -> Result<RunQemuArgs, Erro
             other => return Err(unknown_flag(other)),
         }
     }
+    let machine = machine.unwrap_or(Machine::Microvm);
+    let mut append = append.unwrap_or_default();
+    let mut qemu_args = Vec::new();
+    if net.is_some() {
+        // QEMU's user network: the guest is 10.0.2.15, the gateway 10.0.2.2 (unless the
+        // command line says otherwise), host ports forwarded with --forward.
+        let mut netdev = String::from("user,id=n0");
+        for (proto, host, guest) in &forwards {
+            netdev.push_str(&format!(",hostfwd={proto}:127.0.0.1:{host}-:{guest}"));
+        }
+        let nic = match machine {
+            Machine::Microvm => "virtio-net-device,netdev=n0",
+            Machine::Q35 => "virtio-net-pci,netdev=n0",
+        };
+        qemu_args.extend([
+            "-netdev".to_owned(),
+            netdev,
+            "-device".to_owned(),
+            nic.to_owned(),
+        ]);
+        if !append
+            .split_ascii_whitespace()
+            .any(|w| w.starts_with("ip="))
+        {
+            append = format!("{append} ip=10.0.2.15/24 gw=10.0.2.2")
+                .trim()
+                .to_owned();
+        }
+    } else if !forwards.is_empty() {
+        return Err(Error::usage("--forward needs --net user"));
+    }
+    qemu_args.extend(extra.iter().cloned());
     Ok(RunQemuArgs {
         appliance: appliance.unwrap_or_else(|| qemu::DEFAULT_APPLIANCE.to_owned()),
         release,
-        machine: machine.unwrap_or(Machine::Microvm),
+        machine,
         accel,
         mem: mem.unwrap_or_else(|| qemu::DEFAULT_MEM.to_owned()),
         gdb,
-        append: append.unwrap_or_default(),
+        append,
         timeout,
-        extra: extra.to_vec(),
+        extra: qemu_args,
     })
+}
+
+/// `--forward PROTO:HOST:GUEST`, e.g. `udp:7007:7` or `tcp:8080:80`.
+fn parse_forward(value: &str) -> Result<(String, u16, u16), Error> {
+    let bad = || {
+        Error::usage(format!(
+            "--forward takes PROTO:HOSTPORT:GUESTPORT (PROTO tcp or udp), not `{value}`"
+        ))
+    };
+    let mut parts = value.split(':');
+    let (Some(proto), Some(host), Some(guest), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    if proto != "tcp" && proto != "udp" {
+        return Err(bad());
+    }
+    let host: u16 = host.parse().map_err(|_| bad())?;
+    let guest: u16 = guest.parse().map_err(|_| bad())?;
+    Ok((proto.to_owned(), host, guest))
 }
 
 /// A positive number of seconds, e.g. `60` or `2.5`.
@@ -457,6 +522,25 @@ mod tests {
             })
         );
         assert!(parse_str("fuzz --seconds soon").is_err());
+        let Ok(Command::RunQemu(run)) =
+            parse_str("run-qemu --appliance echo --net user --forward udp:7007:7 -- -s")
+        else {
+            panic!("run-qemu with --net parses");
+        };
+        assert_eq!(run.append, "ip=10.0.2.15/24 gw=10.0.2.2");
+        assert_eq!(
+            run.extra,
+            [
+                "-netdev",
+                "user,id=n0,hostfwd=udp:127.0.0.1:7007-:7",
+                "-device",
+                "virtio-net-device,netdev=n0",
+                "-s"
+            ]
+        );
+        assert!(parse_str("run-qemu --forward udp:1:2").is_err());
+        assert!(parse_str("run-qemu --net user --forward sctp:1:2").is_err());
+        assert!(parse_str("run-qemu --net tap").is_err());
         assert!(parse_str("fuzz tcp udp").is_err());
         assert_eq!(parse_str("bench"), Ok(Command::Bench { group: None }));
         assert_eq!(

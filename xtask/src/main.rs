@@ -75,7 +75,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "run-qemu [--appliance NAME] [--release] [--machine microvm|q35] [--accel kvm|tcg] \
-         [--mem 32M] [--gdb] [--append CMDLINE] [--timeout SECS] [-- QEMU ARGS...]",
+         [--mem 32M] [--gdb] [--append CMDLINE] [--net user [--forward PROTO:HOST:GUEST]...] [--timeout SECS] [-- QEMU ARGS...]",
         "build an x86_64 image (default: hello), boot it in QEMU, exit with its exit code",
     ),
     (
