@@ -109,38 +109,26 @@ extern "C" fn start(start_info: u64) -> ! {
     stages.mark("apic");
     let boot_tsc = entry::boot_tsc();
     let name = machine_name();
-    let (devices, unusable) = virtio::discover(info.cmdline(), name == "qemu-q35");
-    stages.mark("devices");
-    for (location, error) in &unusable {
-        let _ = writeln!(
-            EarlyConsole,
-            "morgana: virtio device at {location} unusable: {error}"
-        );
-    }
+    // Devices are looked for when first needed (a driver's `virtio::take`), except when the
+    // CPU has no entropy instruction: then virtio-rng is needed from the start.
+    virtio::defer_discovery(info.cmdline(), name == "qemu-q35");
     let mut rng_location = None;
     let mut virtio_rng = None;
-    for found in devices {
-        // virtio-rng only when the CPU has no entropy instruction: its set-up costs boot time.
-        if found.kind != morgana_drivers::virtio::DeviceType::Entropy
-            || virtio_rng.is_some()
-            || rng::source().is_some()
-        {
-            virtio::keep(found);
-            continue;
-        }
-        {
-            match morgana_drivers::virtio::VirtioRng::new(found.transport) {
-                Ok(rng) => {
-                    virtio_rng = Some(rng);
-                    rng_location = Some(found.location);
-                }
-                Err(e) => {
-                    let _ = writeln!(
-                        EarlyConsole,
-                        "morgana: virtio-rng at {} failed: {e}",
-                        found.location
-                    );
-                }
+    if rng::source().is_none()
+        && let Some(found) = virtio::take(morgana_drivers::virtio::DeviceType::Entropy)
+    {
+        stages.mark("devices");
+        match morgana_drivers::virtio::VirtioRng::new(found.transport) {
+            Ok(rng) => {
+                virtio_rng = Some(rng);
+                rng_location = Some(found.location);
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    EarlyConsole,
+                    "morgana: virtio-rng at {} failed: {e}",
+                    found.location
+                );
             }
         }
     }

@@ -128,25 +128,47 @@ pub fn discover(cmdline: &str, has_pci: bool) -> (Vec<Found>, Vec<(Location, Err
     (found, failed)
 }
 
-/// Devices found at boot and not claimed by the platform itself (virtio-rng is), waiting for a
-/// driver to [`take`] them.
-struct Unclaimed(RefCell<Vec<Found>>);
+/// Devices not yet claimed by a driver; discovered on the first [`take`].
+struct Unclaimed(RefCell<Discovery>);
+
+enum Discovery {
+    /// Not looked for yet: the command line (it names microvm's virtio-mmio devices) and
+    /// whether there is PCI.
+    Deferred(alloc::string::String, bool),
+    /// Found (and not yet taken).
+    Done(Vec<Found>),
+}
 
 // SAFETY: Morgana runs on one core, and interrupt handlers never touch this list (they only
 // mark the event table), so it is only accessed from the one thread of control that runs boot
 // and then the executor; `Sync` is needed only to put it in a `static`.
 unsafe impl Sync for Unclaimed {}
 
-static UNCLAIMED: Unclaimed = Unclaimed(RefCell::new(Vec::new()));
+static UNCLAIMED: Unclaimed = Unclaimed(RefCell::new(Discovery::Done(Vec::new())));
 
-/// Keeps `found` for a driver to [`take`].
-pub fn keep(found: Found) {
-    UNCLAIMED.0.borrow_mut().push(found);
+/// Remembers where to look for devices; [`take`] looks on first use, so an appliance that
+/// uses none pays nothing at boot.
+pub fn defer_discovery(cmdline: &str, has_pci: bool) {
+    *UNCLAIMED.0.borrow_mut() = Discovery::Deferred(cmdline.into(), has_pci);
 }
 
-/// Takes the first unclaimed device of `kind`.
+/// Takes the first unclaimed device of `kind`, discovering devices on the first call (and
+/// reporting on the console the ones that cannot be used).
 pub fn take(kind: DeviceType) -> Option<Found> {
-    let mut list = UNCLAIMED.0.borrow_mut();
+    let mut state = UNCLAIMED.0.borrow_mut();
+    if let Discovery::Deferred(cmdline, has_pci) = &*state {
+        let (found, unusable) = discover(cmdline, *has_pci);
+        for (location, error) in &unusable {
+            let _ = fmt::Write::write_fmt(
+                &mut super::EarlyConsole,
+                format_args!("morgana: virtio device at {location} unusable: {error}\n"),
+            );
+        }
+        *state = Discovery::Done(found);
+    }
+    let Discovery::Done(list) = &mut *state else {
+        return None;
+    };
     let at = list.iter().position(|f| f.kind == kind)?;
     Some(list.remove(at))
 }
