@@ -20,6 +20,7 @@ pub mod cmos;
 pub mod console;
 mod env;
 mod exit;
+pub mod fuzz;
 #[cfg(target_os = "none")]
 pub mod heap;
 #[cfg(not(target_os = "none"))]

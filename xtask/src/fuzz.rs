@@ -1,5 +1,5 @@
 //! `cargo xtask fuzz [--smoke] [--seconds N] [TARGET]`: runs the cargo-fuzz targets of the
-//! parsers and protocol machines (`netstack/fuzz/fuzz_targets/`), each for a while; `--smoke`
+//! parsers and protocol machines (`netstack/fuzz/`, `boot/fuzz/`), each for a while; `--smoke`
 //! gives each a few seconds, which `cargo xtask test` does.
 //!
 //! cargo-fuzz needs a nightly toolchain (for the sanitizers); this installs it and cargo-fuzz
@@ -12,27 +12,31 @@ use std::process::ExitCode;
 
 use crate::util::{self, Cmd, Error};
 
-/// The cargo-fuzz project, relative to the workspace root.
-const FUZZ_DIR: &str = "netstack/fuzz";
+/// The cargo-fuzz projects, relative to the workspace root.
+const FUZZ_DIRS: &[&str] = &["netstack/fuzz", "boot/fuzz"];
 /// Seconds per target with `--smoke`.
 const SMOKE_SECONDS: u64 = 4;
 /// Seconds per target otherwise.
 const DEFAULT_SECONDS: u64 = 60;
 
-/// The fuzz targets, by name, in order.
-fn targets() -> Result<Vec<String>, Error> {
-    let dir: PathBuf = util::workspace_root().join(FUZZ_DIR).join("fuzz_targets");
-    let entries = std::fs::read_dir(&dir)
-        .map_err(|e| Error::new(format!("reading {}: {e}", dir.display())))?;
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().into_string().ok()?;
-            name.strip_suffix(".rs").map(str::to_owned)
-        })
-        .collect();
-    names.sort();
-    Ok(names)
+/// The fuzz targets, as (project folder, target name), in order.
+fn targets() -> Result<Vec<(&'static str, String)>, Error> {
+    let mut all = Vec::new();
+    for &project in FUZZ_DIRS {
+        let dir: PathBuf = util::workspace_root().join(project).join("fuzz_targets");
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| Error::new(format!("reading {}: {e}", dir.display())))?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_suffix(".rs").map(str::to_owned)
+            })
+            .collect();
+        names.sort();
+        all.extend(names.into_iter().map(|name| (project, name)));
+    }
+    Ok(all)
 }
 
 /// A command with the rustup proxy, not the `cargo` that runs xtask (which is pinned to stable
@@ -69,13 +73,14 @@ fn ensure_tools() -> Result<(), Error> {
 /// Runs the fuzz targets (all, or `only`) for `seconds` each, or [`SMOKE_SECONDS`].
 pub fn fuzz(smoke: bool, seconds: Option<u64>, only: Option<&str>) -> Result<ExitCode, Error> {
     let all = targets()?;
-    let chosen: Vec<&String> = match only {
+    let chosen: Vec<&(&str, String)> = match only {
         Some(name) => {
-            let found: Vec<&String> = all.iter().filter(|t| *t == name).collect();
+            let found: Vec<_> = all.iter().filter(|(_, t)| t == name).collect();
             if found.is_empty() {
+                let names: Vec<&str> = all.iter().map(|(_, t)| t.as_str()).collect();
                 return Err(Error::usage(format!(
                     "no fuzz target `{name}` (there are: {})",
-                    all.join(", ")
+                    names.join(", ")
                 )));
             }
             found
@@ -88,16 +93,16 @@ pub fn fuzz(smoke: bool, seconds: Option<u64>, only: Option<&str>) -> Result<Exi
     } else {
         DEFAULT_SECONDS
     });
-    for target in &chosen {
-        println!("==> fuzz {target} for {seconds} s");
+    for (project, target) in &chosen {
+        println!("==> fuzz {target} ({project}) for {seconds} s");
         nightly_cargo()
-            .args(["fuzz", "run", "--fuzz-dir", FUZZ_DIR, target.as_str(), "--"])
+            .args(["fuzz", "run", "--fuzz-dir", project, target.as_str(), "--"])
             .arg(format!("-max_total_time={seconds}"))
             .run()
             .map_err(|e| {
                 Error::new(format!(
                     "fuzz target {target} failed: {e}; the crashing input is in \
-                     {FUZZ_DIR}/artifacts/{target}/"
+                     {project}/artifacts/{target}/"
                 ))
             })?;
     }
