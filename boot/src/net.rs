@@ -1,7 +1,7 @@
 //! The network in one call: [`start`] finds the platform's NIC (virtio-net on x86_64 images, a
 //! TAP device on the hosted platform), configures IPv4 from the command line
 //! (`ip=ADDR/PREFIX gw=ADDR`), spawns the stack's task and returns the handle that sockets
-//! are made from.
+//! ([`UdpSocket`], [`TcpListener`], [`TcpStream`]) are made from.
 
 use core::fmt;
 
@@ -9,7 +9,7 @@ use morgana_netstack::iface::{ConfigError, Stack, StackHandle, parse_cmdline};
 
 use crate::Env;
 
-pub use morgana_netstack::iface::UdpSocket;
+pub use morgana_netstack::iface::{TcpListener, TcpSocketError, TcpStream, UdpSocket};
 pub use morgana_netstack::udp::{BindError, Endpoint};
 pub use morgana_netstack::wire::Ipv4Address;
 
@@ -44,7 +44,16 @@ pub fn start(env: &Env) -> Result<StackHandle, NetError> {
     let mut seed = [0u8; 8];
     let _ = env.entropy(&mut seed); // only a MAC address hangs on it
     let device = device(env, u64::from_le_bytes(seed))?;
-    let stack = Stack::new(device, config, env.now());
+    // TCP's initial sequence numbers (RFC 6528) hang on a secret: without entropy there is
+    // no TCP, rather than guessable sequence numbers.
+    let mut secret = [0u8; 16];
+    let stack = match env.entropy(&mut secret) {
+        Ok(()) => Stack::with_isn_secret(device, config, secret, env.now()),
+        Err(e) => {
+            log::warn!("no TCP: {e}");
+            Stack::new(device, config, env.now())
+        }
+    };
     let handle = stack.handle();
     morgana_executor::spawn(async move {
         let mut stack = stack;

@@ -6,14 +6,13 @@
 //! - [`wire`]: parse and emit of Ethernet, ARP, IPv4, ICMP, UDP and TCP (with its options),
 //!   views over the received bytes with no allocation;
 //! - [`tcp`]: the TCP connection as a pure state machine (bytes and a timestamp in, segments
-//!   out), not yet wired to an interface;
-//! - [`phy`]: test and debug devices (loopback, a seeded lossy link, pcap capture);
-//! - [`iface`]: the interface layer (Ethernet demux, ARP cache, IPv4 routing, ICMP echo and
-//!   port unreachable) as a pure [`iface::Interface`], driven by the async [`iface::Stack`],
-//!   with [`iface::UdpSocket`] handles;
-//! - [`udp`]: the UDP socket table.
+//!   out);
+//! - [`iface`]: the interface (ARP, IPv4, ICMP echo, UDP and TCP demultiplexing) and the async
+//!   `Stack` with its sockets (`UdpSocket`, `TcpListener`, `TcpStream`); [`udp`]: the UDP
+//!   socket table;
+//! - [`phy`]: test and debug devices (loopback, a seeded lossy link, pcap capture).
 //!
-//! TCP sockets over the interface, IPv4 reassembly and DHCP come next.
+//! IPv4 reassembly, DHCP, SACK loss recovery and CUBIC come next.
 #![no_std]
 #![forbid(unsafe_code)]
 

@@ -59,6 +59,7 @@ fn hello_greets_sleeps_100ms_and_exits_0() {
 fn ip(args: &[&str]) -> bool {
     Command::new("ip")
         .args(args)
+        .stdout(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
 }
@@ -73,9 +74,10 @@ impl Drop for Netns {
 }
 
 /// The echo appliance as a Linux process on a TAP device, with the Linux kernel in a namespace
-/// as its peer: `ping` gets answers, and UDP datagrams sent with the kernel's sockets come back.
+/// as its peer: `ping` gets answers, 1 MiB through the kernel's TCP comes back identical, and
+/// so do UDP datagrams.
 #[test]
-fn echo_on_a_tap_answers_ping_and_udp_from_linux() {
+fn echo_on_a_tap_answers_ping_tcp_and_udp_from_linux() {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc_geteuid() } == 0;
     if !root || !std::path::Path::new("/dev/net/tun").exists() {
@@ -140,7 +142,18 @@ fn echo_on_a_tap_answers_ping_and_udp_from_linux() {
     let udp = Command::new("ip")
         .args(["netns", "exec", &ns.0, "python3", "-c"])
         .arg(
-            "import socket\n\
+            "import socket, threading\n\
+             data = bytes(range(256)) * 4096\n\
+             t = socket.create_connection(('10.214.0.2', 7), timeout=10)\n\
+             got = bytearray()\n\
+             def rd():\n\
+             \x20   while len(got) < len(data):\n\
+             \x20       b = t.recv(65536)\n\
+             \x20       if not b: break\n\
+             \x20       got.extend(b)\n\
+             r = threading.Thread(target=rd); r.start(); t.sendall(data); r.join(20)\n\
+             if bytes(got) != data: raise SystemExit('TCP echo: %d of %d bytes' % (len(got), len(data)))\n\
+             t.close()\n\
              s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)\n\
              for i in range(3):\n\
              \x20   m = b'tap echo %d' % i\n\
@@ -156,7 +169,7 @@ fn echo_on_a_tap_answers_ping_and_udp_from_linux() {
         .expect("python3 runs");
     assert!(
         udp.status.success(),
-        "UDP echo failed: {}",
+        "TCP/UDP echo failed: {}",
         String::from_utf8_lossy(&udp.stderr)
     );
     let out = child

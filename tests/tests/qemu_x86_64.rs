@@ -587,14 +587,77 @@ fn udp_echo_client(port: u16, limit: Duration) -> bool {
     true
 }
 
-/// The echo appliance over QEMU user networking: host UDP → slirp → virtio-net → the stack →
-/// port 7 and back, three times, then the appliance exits 0.
+/// Echoes `len` pseudo-random bytes through the echo appliance's TCP port (forwarded from the
+/// host's `port`), retrying the connection while the guest boots; true when every byte came
+/// back in order.
+fn tcp_echo_client(port: u16, len: usize, limit: Duration) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let start = Instant::now();
+    let data: Vec<u8> = (0..len as u64)
+        .map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8)
+        .collect();
+    loop {
+        if start.elapsed() > limit {
+            return Err("no TCP echo before the time limit".into());
+        }
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            thread::sleep(Duration::from_millis(200));
+            continue;
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut reader = stream.try_clone().unwrap();
+        let expected = data.len();
+        let read = thread::spawn(move || {
+            let mut got = Vec::with_capacity(expected);
+            let mut buf = vec![0u8; 65536];
+            while got.len() < expected {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            got
+        });
+        // slirp accepts the connection before the guest does: a reset or an early close means
+        // the appliance was not listening yet.
+        if stream.write_all(&data).is_err() {
+            let _ = read.join();
+            thread::sleep(Duration::from_millis(200));
+            continue;
+        }
+        let got = read.join().unwrap();
+        if got.is_empty() {
+            thread::sleep(Duration::from_millis(200));
+            continue;
+        }
+        return if got == data {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} of {} bytes came back, or out of order",
+                got.len(),
+                data.len()
+            ))
+        };
+    }
+}
+
+/// The echo appliance over QEMU user networking: 10 MB through TCP port 7 (host TCP → slirp →
+/// virtio-net → the stack's TCP and back, compared byte for byte), then UDP datagrams and the
+/// stop word; the appliance exits 0.
 fn udp_echo_over_user_networking(machine: &str, port: u16) {
     if skip() {
         return;
     }
-    let client = thread::spawn(move || udp_echo_client(port, QEMU_TIMEOUT + RUN_MARGIN));
+    let tcp_port = port + 100;
+    let client = thread::spawn(move || {
+        let tcp = tcp_echo_client(tcp_port, 10 << 20, QEMU_TIMEOUT);
+        (tcp, udp_echo_client(port, QEMU_TIMEOUT + RUN_MARGIN))
+    });
     let forward = format!("udp:{port}:7");
+    let forward_tcp = format!("tcp:{tcp_port}:7");
     let run = boot(
         "echo",
         &[
@@ -606,13 +669,19 @@ fn udp_echo_over_user_networking(machine: &str, port: u16) {
             "user",
             "--forward",
             &forward,
+            "--forward",
+            &forward_tcp,
             "--append",
             "stop=stop-now",
         ],
     );
+    let (tcp, udp) = client.join().unwrap();
+    if let Err(why) = tcp {
+        panic!("TCP echo: {why}: {}", run.describe());
+    }
     assert!(
-        client.join().unwrap(),
-        "the echoes did not all come back: {}",
+        udp,
+        "the UDP echoes did not all come back: {}",
         run.describe()
     );
     assert_eq!(run.code(), Some(0), "{}", run.describe());
@@ -624,11 +693,11 @@ fn udp_echo_over_user_networking(machine: &str, port: u16) {
 }
 
 #[test]
-fn udp_echo_over_qemu_user_networking_on_microvm() {
+fn tcp_and_udp_echo_over_qemu_user_networking_on_microvm() {
     udp_echo_over_user_networking("microvm", 17_207);
 }
 
 #[test]
-fn udp_echo_over_qemu_user_networking_on_q35() {
+fn tcp_and_udp_echo_over_qemu_user_networking_on_q35() {
     udp_echo_over_user_networking("q35", 17_208);
 }

@@ -7,18 +7,24 @@
 //! [`Interface::poll_at`] drive ARP retries. [`Stack`] is the thin async driver over a
 //! [`NetDevice`](morgana_drivers::net::NetDevice), and [`UdpSocket`] the async socket handle.
 //!
-//! Not yet: IPv4 reassembly (fragments are dropped and counted), IP options on output, TCP
-//! demux, checksum offload (everything is verified and computed in software).
+//! TCP: [`tcp`] demultiplexes segments to the connection table and sends what connections
+//! emit; [`TcpListener`] and [`TcpStream`] are the async handles.
+//!
+//! Not yet: IPv4 reassembly (fragments are dropped and counted), IP options on output, checksum offload (everything is verified and computed in software).
 
 pub mod arp;
 pub mod config;
 mod stack;
+pub mod tcp;
+mod tcp_socket;
 #[cfg(test)]
 mod tests;
 
 pub use arp::ArpTable;
 pub use config::{ConfigError, Ipv4Config, parse_cmdline};
 pub use stack::{PingError, Stack, StackHandle, UdpSocket};
+pub use tcp::{ConnId, DEFAULT_BACKLOG, TcpBindError, TcpSocketError, TcpTable};
+pub use tcp_socket::{TcpListener, TcpStream};
 
 use alloc::collections::VecDeque;
 use alloc::vec;
@@ -92,6 +98,16 @@ pub struct Counters {
     pub tx_no_route: u64,
     /// Frames dropped because the transmit queue was full.
     pub tx_queue_full: u64,
+    /// TCP segments received (checksum verified).
+    pub tcp_rx_segments: u64,
+    /// TCP segments sent by connections.
+    pub tcp_tx_segments: u64,
+    /// TCP segments of connections that could not be sent (no route, queue full).
+    pub tcp_tx_failed: u64,
+    /// RSTs sent for segments no connection or listener wanted.
+    pub tcp_resets_sent: u64,
+    /// SYNs dropped because the listener's backlog was full.
+    pub tcp_syn_dropped: u64,
 }
 
 /// Why a datagram could not be sent.
@@ -150,6 +166,9 @@ pub struct Interface {
     echo_replies: VecDeque<EchoReply>,
     wake: Vec<Waker>,
     echo_waker: Option<Waker>,
+    tcp: TcpTable,
+    isn: Option<crate::tcp::IsnGenerator>,
+    tcp_config: crate::tcp::Config,
 }
 
 impl Interface {
@@ -170,6 +189,9 @@ impl Interface {
             echo_replies: VecDeque::new(),
             wake: Vec::new(),
             echo_waker: None,
+            tcp: TcpTable::default(),
+            isn: None,
+            tcp_config: crate::tcp::Config::default(),
         }
     }
 
@@ -228,7 +250,8 @@ impl Interface {
         self.echo_waker = Some(waker.clone());
     }
 
-    /// Sends due ARP retries and gives up on unanswered ones.
+    /// Sends due ARP retries and gives up on unanswered ones; sends what TCP connections
+    /// have to send (after input, user calls or timers) and wakes their sockets.
     pub fn poll(&mut self, now: Instant) {
         let mut requests = Vec::new();
         let dropped = self.arp.poll(now, &mut requests);
@@ -236,11 +259,15 @@ impl Interface {
         for ip in requests {
             self.send_arp_request(ip);
         }
+        self.dispatch_tcp(now);
     }
 
     /// When [`Interface::poll`] next has work.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.arp.poll_at()
+        match (self.arp.poll_at(), self.tcp_poll_at()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     // ----- receive -----
@@ -336,6 +363,7 @@ impl Interface {
         match ip.protocol {
             IpProtocol::Icmp => self.process_icmp(now, &ip, broadcast, payload),
             IpProtocol::Udp => self.process_udp(now, &ip, broadcast, bytes, payload),
+            IpProtocol::Tcp => self.process_tcp(now, &ip, broadcast, payload),
             _ => self.counters.rx_unsupported += 1,
         }
     }

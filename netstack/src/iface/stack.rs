@@ -24,15 +24,15 @@ const RX_BUDGET: usize = 64;
 const SOCKET_QUEUE: usize = 64;
 
 #[derive(Debug)]
-struct Shared {
-    iface: Interface,
-    driver: Option<Waker>,
+pub(super) struct Shared {
+    pub(super) iface: Interface,
+    pub(super) driver: Option<Waker>,
 }
 
 /// A cloneable handle on a running stack, for sockets, ping and counters.
 #[derive(Clone, Debug)]
 pub struct StackHandle {
-    shared: Rc<RefCell<Shared>>,
+    pub(super) shared: Rc<RefCell<Shared>>,
 }
 
 /// The driver task's state: the device, the interface, the ARP timer.
@@ -44,11 +44,31 @@ pub struct Stack<D: NetDevice> {
 }
 
 impl<D: NetDevice> Stack<D> {
-    /// A stack over `device` with a static configuration.
+    /// A stack over `device` with a static configuration, without TCP (no ISN secret: TCP
+    /// listeners and connects fail; segments are answered with RSTs). See
+    /// [`Stack::with_isn_secret`].
     pub fn new(device: D, config: Ipv4Config, now: Instant) -> Self {
+        Self::build(device, config, None, now)
+    }
+
+    /// A stack with TCP: ISNs are keyed with `isn_secret` (RFC 6528), which must come from the
+    /// platform's entropy, once per boot.
+    pub fn with_isn_secret(
+        device: D,
+        config: Ipv4Config,
+        isn_secret: [u8; 16],
+        now: Instant,
+    ) -> Self {
+        Self::build(device, config, Some(isn_secret), now)
+    }
+
+    fn build(device: D, config: Ipv4Config, secret: Option<[u8; 16]>, now: Instant) -> Self {
         let mac = EthernetAddress(device.hardware_address());
         let mtu = device.capabilities().mtu;
-        let iface = Interface::new(mac, config, mtu, now);
+        let mut iface = Interface::new(mac, config, mtu, now);
+        if let Some(secret) = secret {
+            iface.set_isn_secret(secret);
+        }
         Stack {
             device,
             shared: Rc::new(RefCell::new(Shared {
@@ -151,7 +171,7 @@ impl StackHandle {
     }
 
     /// Runs `f` on the interface, then wakes the driver (for output `f` may have queued).
-    fn with_iface<R>(&self, f: impl FnOnce(&mut Interface) -> R) -> R {
+    pub(super) fn with_iface<R>(&self, f: impl FnOnce(&mut Interface) -> R) -> R {
         let (r, driver) = {
             let mut s = self.shared.borrow_mut();
             let r = f(&mut s.iface);

@@ -260,8 +260,8 @@ fn run_pair<F: core::future::Future>(
     ex.block_on(async move {
         let (a, b) = SimLink::pair(link);
         let now = Instant::now();
-        let mut sa = Stack::new(a, config(US), now);
-        let mut sb = Stack::new(b, config(THEM), now);
+        let mut sa = Stack::with_isn_secret(a, config(US), [1; 16], now);
+        let mut sb = Stack::with_isn_secret(b, config(THEM), [2; 16], now);
         let (ha, hb) = (sa.handle(), sb.handle());
         spawn(async move { sa.run().await }).detach();
         spawn(async move { sb.run().await }).detach();
@@ -354,4 +354,165 @@ fn ping_between_two_stacks() {
         rtts[1..].iter().all(|&r| r == Duration::from_millis(2)),
         "{rtts:?}"
     );
+}
+
+// ----- TCP -----
+
+async fn tcp_echo_server(h: StackHandle, port: u16) {
+    let listener = TcpListener::bind(&h, port).unwrap();
+    loop {
+        let (mut stream, _) = listener.accept().await;
+        spawn(async move {
+            let mut buf = [0u8; 4096];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if stream.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = stream.shutdown().await;
+        })
+        .detach();
+    }
+}
+
+/// Sends `data` through the echo server on `THEM:7` and reads it back, never more than 32 KB
+/// outstanding (so neither side can block the other).
+async fn tcp_echo_client(a: StackHandle, data: Vec<u8>) -> Vec<u8> {
+    let mut s = TcpStream::connect(&a, (THEM, 7)).await.expect("connect");
+    let mut back = Vec::with_capacity(data.len());
+    let mut written = 0;
+    let mut buf = [0u8; 8192];
+    while back.len() < data.len() {
+        let outstanding = written - back.len();
+        if written < data.len() && outstanding < 32 * 1024 {
+            let end = data.len().min(written + 32 * 1024 - outstanding);
+            written += s.write(&data[written..end]).await.expect("write");
+            if written == data.len() {
+                s.shutdown().await.unwrap();
+            }
+        } else {
+            let n = s.read(&mut buf).await.expect("read");
+            assert!(n > 0, "early end of stream at {}", back.len());
+            back.extend_from_slice(&buf[..n]);
+        }
+    }
+    assert_eq!(
+        s.read(&mut buf).await,
+        Ok(0),
+        "the server closes after echoing"
+    );
+    back
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_u32;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+fn tcp_echo(seed: u64, link: SimLinkConfig) -> (Counters, Counters) {
+    run_pair(seed, link, |a, b| async move {
+        spawn(tcp_echo_server(b.clone(), 7)).detach();
+        let data = pattern(200 * 1024);
+        let back = timeout(
+            Duration::from_secs(600),
+            tcp_echo_client(a.clone(), data.clone()),
+        )
+        .await
+        .expect("echo within 600 s");
+        assert!(back == data, "the echo differs");
+        (a.counters(), b.counters())
+    })
+}
+
+#[test]
+fn tcp_echoes_200_kb_between_two_stacks() {
+    let (a, b) = tcp_echo(4, SimLinkConfig::default());
+    assert!(a.tcp_tx_segments > 140, "{a:?}");
+    assert_eq!(a.tcp_resets_sent + b.tcp_resets_sent, 0);
+    assert_eq!(a.tcp_tx_failed + b.tcp_tx_failed, 0);
+}
+
+#[test]
+fn tcp_echoes_200_kb_over_a_lossy_reordering_link() {
+    let link = SimLinkConfig {
+        seed: 7,
+        loss_ppm: 20_000,
+        jitter: Duration::from_millis(3),
+        ..SimLinkConfig::default()
+    };
+    let (a, b) = tcp_echo(5, link);
+    assert!(a.tcp_tx_segments > 140, "{a:?}");
+    assert!(b.tcp_rx_segments > 140, "{b:?}");
+}
+
+#[test]
+fn tcp_connect_to_a_closed_port_is_refused_by_a_rst() {
+    let (r, resets) = run_pair(6, SimLinkConfig::default(), |a, b| async move {
+        let r = timeout(Duration::from_secs(5), TcpStream::connect(&a, (THEM, 81)))
+            .await
+            .expect("an answer")
+            .map(|_| ());
+        (r, b.counters().tcp_resets_sent)
+    });
+    assert_eq!(r, Err(TcpSocketError::Refused));
+    assert_eq!(resets, 1);
+}
+
+#[test]
+fn tcp_listener_backlog_is_bounded() {
+    run_pair(7, SimLinkConfig::default(), |a, b| async move {
+        let listener = TcpListener::bind_with_backlog(&b, 9, 1).unwrap();
+        assert_eq!(
+            TcpListener::bind(&b, 9).map(|_| ()),
+            Err(TcpBindError::InUse)
+        );
+        let first = timeout(Duration::from_secs(5), TcpStream::connect(&a, (THEM, 9)))
+            .await
+            .expect("the first fits the backlog")
+            .unwrap();
+        // The backlog is full until accept: the second SYN (and its retries) are dropped.
+        let second = timeout(Duration::from_secs(2), TcpStream::connect(&a, (THEM, 9))).await;
+        assert!(second.is_err(), "the second SYN must not be answered");
+        assert!(b.counters().tcp_syn_dropped >= 1);
+        let (mut s1, peer) = listener.accept().await;
+        assert_eq!(peer.0, US);
+        assert_eq!(first.peer_addr(), Some((THEM, 9)));
+        // With room again, a new connection goes through.
+        let third = spawn({
+            let a = a.clone();
+            async move { TcpStream::connect(&a, (THEM, 9)).await.map(|_| ()) }
+        });
+        let (_s3, _) = timeout(Duration::from_secs(5), listener.accept())
+            .await
+            .expect("accepted");
+        assert_eq!(third.await, Ok(()));
+        drop(first);
+        let mut buf = [0u8; 8];
+        assert_eq!(s1.read(&mut buf).await, Ok(0), "graceful close on drop");
+    });
+}
+
+#[test]
+fn tcp_without_an_isn_secret_is_disabled() {
+    let mut i = iface();
+    assert_eq!(i.tcp_listen(80, 4), Err(TcpBindError::NoIsnSecret));
+    assert_eq!(
+        i.tcp_connect(T0, (THEM, 80)).map(|_| ()),
+        Err(TcpSocketError::NoIsnSecret)
+    );
+    i.set_isn_secret([3; 16]);
+    assert_eq!(i.tcp_listen(80, 4), Ok(()));
+    assert_eq!(i.tcp_listen(0, 4), Err(TcpBindError::Unaddressable));
 }

@@ -1,0 +1,491 @@
+//! TCP over the interface: the connection table, demultiplexing of received segments to their
+//! [`Tcb`] by (local port, remote address, remote port), listeners with a bounded backlog of
+//! half-open and not yet accepted connections, RSTs for segments nobody wants, and the output of
+//! every connection's segments through the same route/ARP path as UDP.
+//!
+//! Pure like the rest of [`Interface`]: [`Interface::poll`] drains each connection's
+//! [`Tcb::poll_transmit`], wakes the readers, writers and acceptors that can make progress, and
+//! forgets closed connections; [`Interface::poll_at`] folds in every [`Tcb::poll_at`].
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use core::task::Waker;
+use core::time::Duration;
+
+use morgana_executor::Instant;
+
+use super::{Interface, SendError};
+use crate::tcp::{self, IsnGenerator, Segment, State, Tcb, TcpError};
+use crate::udp::Endpoint;
+use crate::wire::{IpProtocol, Ipv4Address, Ipv4Repr, TcpPacket, TcpRepr};
+
+/// Half-open plus not yet accepted connections a listener keeps by default.
+pub const DEFAULT_BACKLOG: usize = 16;
+/// How long a connection whose socket was dropped may take to close before it is aborted
+/// (bounds FIN-WAIT-2 against a peer that never closes).
+pub const ORPHAN_LINGER: Duration = Duration::from_secs(60);
+const EPHEMERAL_FIRST: u16 = 49152;
+
+/// A connection's handle in the table.
+pub type ConnId = u64;
+
+type Key = (u16, Ipv4Address, u16);
+
+/// Why a TCP listener could not be bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpBindError {
+    /// Another listener holds the port.
+    InUse,
+    /// Port zero.
+    Unaddressable,
+    /// The stack was created without an ISN secret ([`super::Stack::with_isn_secret`]).
+    NoIsnSecret,
+}
+
+impl core::fmt::Display for TcpBindError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            TcpBindError::InUse => "port already bound",
+            TcpBindError::Unaddressable => "cannot bind port zero",
+            TcpBindError::NoIsnSecret => "no ISN secret: TCP is disabled on this stack",
+        })
+    }
+}
+
+impl core::error::Error for TcpBindError {}
+
+/// Why a TCP socket operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpSocketError {
+    /// The peer answered our SYN with a RST.
+    Refused,
+    /// The peer reset the connection.
+    Reset,
+    /// Retransmissions went unanswered.
+    TimedOut,
+    /// Writing after [`shutdown`](super::TcpStream::shutdown), or on a connection that ended.
+    Closed,
+    /// The stack was created without an ISN secret.
+    NoIsnSecret,
+    /// No ephemeral port is free for this destination.
+    NoPorts,
+    /// Port zero, or an address that is not unicast.
+    BadDestination,
+}
+
+impl From<TcpError> for TcpSocketError {
+    fn from(e: TcpError) -> Self {
+        match e {
+            TcpError::Refused => TcpSocketError::Refused,
+            TcpError::Reset => TcpSocketError::Reset,
+            TcpError::TimedOut => TcpSocketError::TimedOut,
+        }
+    }
+}
+
+impl core::fmt::Display for TcpSocketError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            TcpSocketError::Refused => "connection refused",
+            TcpSocketError::Reset => "connection reset by peer",
+            TcpSocketError::TimedOut => "connection timed out",
+            TcpSocketError::Closed => "connection closed",
+            TcpSocketError::NoIsnSecret => "no ISN secret: TCP is disabled on this stack",
+            TcpSocketError::NoPorts => "no free ephemeral port",
+            TcpSocketError::BadDestination => "bad destination address or port",
+        })
+    }
+}
+
+impl core::error::Error for TcpSocketError {}
+
+#[derive(Debug)]
+struct Conn {
+    tcb: Tcb,
+    /// In this listener's backlog, not yet accepted.
+    listener: Option<u16>,
+    /// A socket holds it.
+    owned: bool,
+    /// When a connection nobody holds is aborted if still open.
+    orphan_deadline: Option<Instant>,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+    last_state: State,
+    indexed: bool,
+}
+
+#[derive(Debug)]
+struct Listener {
+    backlog: usize,
+    pending: VecDeque<ConnId>,
+    acceptor: Option<Waker>,
+}
+
+/// The TCP connections and listeners of an interface.
+#[derive(Debug, Default)]
+pub struct TcpTable {
+    conns: BTreeMap<ConnId, Conn>,
+    index: BTreeMap<Key, ConnId>,
+    listeners: BTreeMap<u16, Listener>,
+    next_id: ConnId,
+    next_port: u16,
+}
+
+impl TcpTable {
+    fn insert(&mut self, tcb: Tcb, listener: Option<u16>) -> ConnId {
+        let id = self.next_id;
+        self.next_id += 1;
+        let key = (tcb.local().port, tcb.remote().addr, tcb.remote().port);
+        if let Some(old) = self.index.insert(key, id) {
+            if let Some(c) = self.conns.get_mut(&old) {
+                c.indexed = false;
+            }
+        }
+        let last_state = tcb.state();
+        self.conns.insert(
+            id,
+            Conn {
+                tcb,
+                listener,
+                owned: listener.is_none(),
+                orphan_deadline: None,
+                reader: None,
+                writer: None,
+                last_state,
+                indexed: true,
+            },
+        );
+        id
+    }
+
+    /// Connections in the table (including closed ones a socket still holds).
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Whether the table holds no connection.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+}
+
+impl Interface {
+    /// Enables TCP: ISNs are keyed with `secret` (RFC 6528), which must come from the
+    /// platform's entropy.
+    pub fn set_isn_secret(&mut self, secret: [u8; 16]) {
+        self.isn = Some(IsnGenerator::new(secret));
+    }
+
+    /// The settings of connections opened from now on (the MTU is the interface's).
+    pub fn set_tcp_config(&mut self, config: tcp::Config) {
+        self.tcp_config = config;
+    }
+
+    /// The TCP table.
+    pub fn tcp(&self) -> &TcpTable {
+        &self.tcp
+    }
+
+    fn new_tcp_config(&self) -> tcp::Config {
+        tcp::Config {
+            mtu: self.mtu,
+            ..self.tcp_config.clone()
+        }
+    }
+
+    /// Listens on `port`, keeping at most `backlog` (at least one) half-open or unaccepted
+    /// connections; further SYNs are dropped.
+    pub fn tcp_listen(&mut self, port: u16, backlog: usize) -> Result<(), TcpBindError> {
+        if port == 0 {
+            return Err(TcpBindError::Unaddressable);
+        }
+        if self.isn.is_none() {
+            return Err(TcpBindError::NoIsnSecret);
+        }
+        if self.tcp.listeners.contains_key(&port) {
+            return Err(TcpBindError::InUse);
+        }
+        self.tcp.listeners.insert(
+            port,
+            Listener {
+                backlog: backlog.max(1),
+                pending: VecDeque::new(),
+                acceptor: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops listening on `port`: unaccepted connections are aborted. Returns the acceptor's
+    /// waker, if one waited.
+    pub fn tcp_unlisten(&mut self, port: u16) -> Option<Waker> {
+        let l = self.tcp.listeners.remove(&port)?;
+        for id in l.pending {
+            if let Some(c) = self.tcp.conns.get_mut(&id) {
+                c.tcb.abort();
+                c.listener = None;
+            }
+        }
+        l.acceptor
+    }
+
+    /// Takes the oldest established connection from `port`'s backlog, with its peer.
+    pub fn tcp_accept(&mut self, port: u16) -> Option<(ConnId, Endpoint)> {
+        let l = self.tcp.listeners.get_mut(&port)?;
+        let conns = &mut self.tcp.conns;
+        let at = l.pending.iter().position(|id| {
+            conns
+                .get(id)
+                .is_some_and(|c| c.tcb.state().is_synchronized())
+        })?;
+        let id = l.pending.remove(at)?;
+        let c = conns.get_mut(&id)?;
+        c.listener = None;
+        c.owned = true;
+        Some((id, (c.tcb.remote().addr, c.tcb.remote().port)))
+    }
+
+    /// Registers the waker to wake when `port` has a connection to accept.
+    pub fn tcp_register_acceptor(&mut self, port: u16, waker: &Waker) {
+        if let Some(l) = self.tcp.listeners.get_mut(&port) {
+            l.acceptor = Some(waker.clone());
+        }
+    }
+
+    /// Opens a connection to `remote` from an ephemeral port; its SYN goes out on the next
+    /// [`Interface::poll`].
+    pub fn tcp_connect(
+        &mut self,
+        now: Instant,
+        remote: Endpoint,
+    ) -> Result<ConnId, TcpSocketError> {
+        let Some(isn) = self.isn.clone() else {
+            return Err(TcpSocketError::NoIsnSecret);
+        };
+        if remote.1 == 0 || !remote.0.is_unicast() || self.config.is_broadcast(remote.0) {
+            return Err(TcpSocketError::BadDestination);
+        }
+        let span = u16::MAX - EPHEMERAL_FIRST + 1;
+        let mut port = None;
+        for _ in 0..span {
+            let p = EPHEMERAL_FIRST + self.tcp.next_port % span;
+            self.tcp.next_port = self.tcp.next_port.wrapping_add(1) % span;
+            if !self.tcp.listeners.contains_key(&p)
+                && !self.tcp.index.contains_key(&(p, remote.0, remote.1))
+            {
+                port = Some(p);
+                break;
+            }
+        }
+        let port = port.ok_or(TcpSocketError::NoPorts)?;
+        let local = tcp::Endpoint::new(self.config.address, port);
+        let remote = tcp::Endpoint::new(remote.0, remote.1);
+        let tcb = Tcb::connect(
+            local,
+            remote,
+            isn.isn(local, remote, now),
+            now,
+            self.new_tcp_config(),
+        );
+        Ok(self.tcp.insert(tcb, None))
+    }
+
+    /// The connection `id`, for the socket's user calls.
+    pub fn tcp_tcb(&mut self, id: ConnId) -> Option<&mut Tcb> {
+        self.tcp.conns.get_mut(&id).map(|c| &mut c.tcb)
+    }
+
+    /// Registers the waker to wake when `id` is readable (or ended).
+    pub fn tcp_register_reader(&mut self, id: ConnId, waker: &Waker) {
+        if let Some(c) = self.tcp.conns.get_mut(&id) {
+            c.reader = Some(waker.clone());
+        }
+    }
+
+    /// Registers the waker to wake when `id` is writable, changes state, or ended.
+    pub fn tcp_register_writer(&mut self, id: ConnId, waker: &Waker) {
+        if let Some(c) = self.tcp.conns.get_mut(&id) {
+            c.writer = Some(waker.clone());
+        }
+    }
+
+    /// The socket holding `id` is gone: unread data aborts the connection (a RST, as
+    /// `close(2)` does); otherwise it is closed gracefully (a FIN after the queued data) and
+    /// forgotten once closed, or aborted after [`ORPHAN_LINGER`].
+    pub fn tcp_release(&mut self, now: Instant, id: ConnId) {
+        if let Some(c) = self.tcp.conns.get_mut(&id) {
+            if c.tcb.recv_queue() > 0 {
+                c.tcb.abort();
+            } else {
+                c.tcb.shutdown_write();
+            }
+            c.owned = false;
+            c.reader = None;
+            c.writer = None;
+            c.orphan_deadline = Some(now + ORPHAN_LINGER);
+        }
+    }
+
+    /// When the earliest TCP timer is due.
+    pub(super) fn tcp_poll_at(&self) -> Option<Instant> {
+        self.tcp
+            .conns
+            .values()
+            .flat_map(|c| [c.tcb.poll_at(), c.orphan_deadline])
+            .flatten()
+            .min()
+    }
+
+    pub(super) fn process_tcp(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        broadcast: bool,
+        payload: &[u8],
+    ) {
+        if broadcast {
+            self.counters.rx_ip_not_for_us += 1;
+            return;
+        }
+        let repr = match TcpPacket::new_checked(payload)
+            .and_then(|p| TcpRepr::parse(&p, ip.src_addr, ip.dst_addr, &self.caps))
+        {
+            Ok(r) => r,
+            Err(crate::wire::Error::Checksum) => {
+                self.counters.rx_checksum += 1;
+                return;
+            }
+            Err(_) => {
+                self.counters.rx_malformed += 1;
+                return;
+            }
+        };
+        self.counters.tcp_rx_segments += 1;
+        let key = (repr.dst_port, ip.src_addr, repr.src_port);
+        if let Some(c) = self
+            .tcp
+            .index
+            .get(&key)
+            .and_then(|id| self.tcp.conns.get_mut(id))
+        {
+            if c.tcb.state() != State::Closed {
+                let _ = c.tcb.on_segment(now, &repr);
+                return;
+            }
+        }
+        let is_syn = repr.flags.contains(crate::wire::TcpFlags::SYN)
+            && !repr.flags.contains(crate::wire::TcpFlags::RST)
+            && repr.ack_number.is_none();
+        if is_syn {
+            if let (Some(l), Some(isn)) = (self.tcp.listeners.get(&repr.dst_port), &self.isn) {
+                if l.pending.len() >= l.backlog {
+                    self.counters.tcp_syn_dropped += 1;
+                    return;
+                }
+                let local = tcp::Endpoint::new(self.config.address, repr.dst_port);
+                let remote = tcp::Endpoint::new(ip.src_addr, repr.src_port);
+                let isn = isn.isn(local, remote, now);
+                let config = self.new_tcp_config();
+                if let Ok(tcb) = Tcb::accept(local, remote, &repr, isn, now, config) {
+                    let id = self.tcp.insert(tcb, Some(repr.dst_port));
+                    if let Some(l) = self.tcp.listeners.get_mut(&repr.dst_port) {
+                        l.pending.push_back(id);
+                    }
+                }
+                return;
+            }
+        }
+        if let Some(rst) = Segment::reset_for(&repr) {
+            if self.emit_tcp(now, ip.src_addr, &rst, (&[], &[])).is_ok() {
+                self.counters.tcp_resets_sent += 1;
+            }
+        }
+    }
+
+    fn emit_tcp(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Address,
+        seg: &Segment,
+        payload: (&[u8], &[u8]),
+    ) -> Result<(), SendError> {
+        let joined;
+        let data: &[u8] = if payload.1.is_empty() {
+            payload.0
+        } else {
+            // The send ring wrapped: the one case that copies twice.
+            joined = [payload.0, payload.1].concat();
+            &joined
+        };
+        let repr = seg.repr(data);
+        let (src, caps) = (self.config.address, self.caps);
+        self.send_ip(now, dst, IpProtocol::Tcp, repr.buffer_len(), |buf| {
+            repr.emit(&mut TcpPacket::new_unchecked(buf), src, dst, &caps);
+        })
+    }
+
+    /// Sends what every connection has to send, wakes the sockets that can make progress and
+    /// forgets the connections that closed.
+    pub(super) fn dispatch_tcp(&mut self, now: Instant) {
+        let mut table = core::mem::take(&mut self.tcp);
+        let mtu = self.mtu;
+        for c in table.conns.values_mut() {
+            if !c.owned
+                && c.listener.is_none()
+                && c.orphan_deadline.is_some_and(|t| now >= t)
+                && c.tcb.state() != State::Closed
+            {
+                c.tcb.abort();
+            }
+            while let Some(seg) = c.tcb.poll_transmit(now, mtu) {
+                let dst = c.tcb.remote().addr;
+                match self.emit_tcp(now, dst, &seg, c.tcb.payload(&seg)) {
+                    Ok(()) => self.counters.tcp_tx_segments += 1,
+                    Err(_) => self.counters.tcp_tx_failed += 1,
+                }
+            }
+            let state = c.tcb.state();
+            let changed = state != c.last_state;
+            c.last_state = state;
+            if changed || c.tcb.is_readable() {
+                self.wake.extend(c.reader.take());
+            }
+            if changed || !state.can_send() || (state.is_synchronized() && c.tcb.is_writable()) {
+                self.wake.extend(c.writer.take());
+            }
+        }
+        // Forget closed connections: from the index at once, from the table once no socket
+        // holds them.
+        let closed: Vec<ConnId> = table
+            .conns
+            .iter()
+            .filter(|(_, c)| c.tcb.state() == State::Closed)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in closed {
+            let Some(c) = table.conns.get_mut(&id) else {
+                continue;
+            };
+            if c.indexed {
+                c.indexed = false;
+                let r = c.tcb.remote();
+                table.index.remove(&(c.tcb.local().port, r.addr, r.port));
+            }
+            if !c.owned {
+                table.conns.remove(&id);
+            }
+        }
+        for l in table.listeners.values_mut() {
+            let conns = &table.conns;
+            l.pending.retain(|id| conns.contains_key(id));
+            if l.pending.iter().any(|id| {
+                conns
+                    .get(id)
+                    .is_some_and(|c| c.tcb.state().is_synchronized())
+            }) {
+                self.wake.extend(l.acceptor.take());
+            }
+        }
+        self.tcp = table;
+    }
+}
