@@ -110,6 +110,16 @@ pub struct Counters {
     pub tcp_syn_dropped: u64,
 }
 
+impl Counters {
+    /// Counts a frame the wire layer rejected: a bad checksum, or anything else malformed.
+    fn count_rx_error(&mut self, error: crate::wire::Error) {
+        match error {
+            crate::wire::Error::Checksum => self.rx_checksum += 1,
+            _ => self.rx_malformed += 1,
+        }
+    }
+}
+
 /// Why a datagram could not be sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SendError {
@@ -341,12 +351,8 @@ impl Interface {
         };
         let ip = match Ipv4Repr::parse(&packet, &self.caps) {
             Ok(r) => r,
-            Err(crate::wire::Error::Checksum) => {
-                self.counters.rx_checksum += 1;
-                return;
-            }
-            Err(_) => {
-                self.counters.rx_malformed += 1;
+            Err(e) => {
+                self.counters.count_rx_error(e);
                 return;
             }
         };
@@ -373,12 +379,8 @@ impl Interface {
             .and_then(|p| Icmpv4Repr::parse(&p, &self.caps))
         {
             Ok(r) => r,
-            Err(crate::wire::Error::Checksum) => {
-                self.counters.rx_checksum += 1;
-                return;
-            }
-            Err(_) => {
-                self.counters.rx_malformed += 1;
+            Err(e) => {
+                self.counters.count_rx_error(e);
                 return;
             }
         };
@@ -428,12 +430,8 @@ impl Interface {
             .and_then(|p| UdpRepr::parse(&p, ip.src_addr, ip.dst_addr, &self.caps))
         {
             Ok(r) => r,
-            Err(crate::wire::Error::Checksum) => {
-                self.counters.rx_checksum += 1;
-                return;
-            }
-            Err(_) => {
-                self.counters.rx_malformed += 1;
+            Err(e) => {
+                self.counters.count_rx_error(e);
                 return;
             }
         };

@@ -351,12 +351,8 @@ impl Interface {
             .and_then(|p| TcpRepr::parse(&p, ip.src_addr, ip.dst_addr, &self.caps))
         {
             Ok(r) => r,
-            Err(crate::wire::Error::Checksum) => {
-                self.counters.rx_checksum += 1;
-                return;
-            }
-            Err(_) => {
-                self.counters.rx_malformed += 1;
+            Err(e) => {
+                self.counters.count_rx_error(e);
                 return;
             }
         };
