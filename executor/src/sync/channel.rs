@@ -213,13 +213,8 @@ impl<T> Future for Send<'_, T> {
 impl<T> Drop for Send<'_, T> {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            let mut chan = self.sender.chan.borrow_mut();
-            if chan.send_waiters.remove(key) {
-                return;
-            }
-            // We were woken for a free place we will not use: pass it on.
-            let waker = chan.send_waiters.pop();
-            drop(chan);
+            // Woken for a free place we will not use? Pass it on.
+            let waker = self.sender.chan.borrow_mut().send_waiters.cancel(key);
             if let Some(w) = waker {
                 w.wake();
             }

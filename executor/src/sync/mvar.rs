@@ -202,20 +202,13 @@ impl<T> fmt::Debug for Take<'_, T> {
     }
 }
 
-/// A waiter is dropped before it finished. If it had already been popped by a wake (its key is
-/// gone from the list), that wake was meant for someone: pass it to the next waiter.
+/// Withdraws a dropped waiter from `list`, passing on a wake it had already been given.
 fn pass_on<T>(
     inner: &RefCell<Inner<T>>,
     list: impl Fn(&mut Inner<T>) -> &mut WaitList,
     key: WaitKey,
 ) {
-    let mut inner = inner.borrow_mut();
-    let list = list(&mut inner);
-    if list.remove(key) {
-        return;
-    }
-    let waker = list.pop();
-    drop(inner);
+    let waker = list(&mut inner.borrow_mut()).cancel(key);
     if let Some(w) = waker {
         w.wake();
     }

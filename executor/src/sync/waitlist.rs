@@ -47,6 +47,13 @@ impl WaitList {
         }
     }
 
+    /// Withdraws a waiter that is dropped before it finished. If its entry was already popped by
+    /// a wake, that wake was meant for someone: returns the next waiter's waker, for the caller
+    /// to wake once it has let go of its borrows (so no wake-up is lost to a cancellation).
+    pub(crate) fn cancel(&mut self, key: WaitKey) -> Option<Waker> {
+        if self.remove(key) { None } else { self.pop() }
+    }
+
     /// Pops the oldest waiter's waker, for the caller to wake once it has let go of its borrows.
     pub(crate) fn pop(&mut self) -> Option<Waker> {
         self.entries.pop_front().map(|(_, w)| w)
