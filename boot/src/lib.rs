@@ -3,7 +3,7 @@
 //! - [`Env`]: what an appliance's `main` receives (command line, clocks, entropy, executor).
 //! - [`console`] and [`logger`]: output, through the running platform's console.
 //! - [`ExitStatus`]: what `main` may return, and the exit code it becomes.
-//! - [`hosted`] (not on bare metal): the Linux-process platform, `CLOCK_MONOTONIC`, idle in
+//! - `hosted` (not on bare metal): the Linux-process platform, `CLOCK_MONOTONIC`, idle in
 //!   `ppoll(2)`, console on stdout, exit code as process exit code.
 //!
 //! The x86_64 PVH and AArch64 shims join them with the boot issues. Whatever the platform, an

@@ -44,7 +44,7 @@ pub struct TapStats {
     pub tx_dropped: u64,
 }
 
-/// A TAP interface. See the [module docs](self).
+/// A TAP interface. See the module docs.
 #[derive(Debug)]
 pub struct Tap {
     platform: Rc<Hosted>,

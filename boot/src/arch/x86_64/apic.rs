@@ -15,7 +15,6 @@ use core::arch::x86_64::__cpuid;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering, fence};
 
 use x86_64::instructions::interrupts;
-use x86_64::instructions::port::Port;
 use x86_64::registers::model_specific::Msr;
 
 use super::time::{Tsc, rdtsc};
@@ -349,7 +348,7 @@ pub fn eoi() {
     write(reg::EOI, 0);
 }
 
-/// This CPU's local APIC ID (the full 32-bit x2APIC ID in x2APIC mode; before [`init`], the
+/// This CPU's local APIC ID (the full 32-bit x2APIC ID in x2APIC mode; before [`enable`], the
 /// initial APIC ID from `CPUID.1:EBX[31:24]`).
 pub fn id() -> u32 {
     match mode() {
@@ -498,19 +497,5 @@ impl IoApic {
                 core::ptr::write_volatile((self.base + IOWIN) as *mut u32, value);
             }
         })
-    }
-}
-
-/// Masks every input of both 8259 PICs (OCW1 to ports 0x21 and 0xA1) so that nothing arrives
-/// through them; LINT0, where they would, is masked by [`init`] too. Harmless where there are
-/// none (`-M microvm,pic=off`): the writes go nowhere.
-pub fn disable_legacy_pic() {
-    let mut master = Port::<u8>::new(0x21);
-    let mut slave = Port::<u8>::new(0xa1);
-    // SAFETY: 0x21 and 0xA1 are the PICs' data ports; writing their interrupt mask registers
-    // only stops legacy IRQs, which Morgana routes through the I/O APIC or MSI instead.
-    unsafe {
-        master.write(0xff);
-        slave.write(0xff);
     }
 }

@@ -3,7 +3,7 @@
 //! Ref: Intel SDM vol. 3, 6.10-6.14 (IDT, 64-bit interrupt gates and stack frames).
 //!
 //! Each stub pushes a dummy error code where the CPU pushes none, then the vector, and jumps to
-//! `isr_common`, which saves the general registers, calls [`dispatch`] with a pointer to the
+//! `isr_common`, which saves the general registers, calls `dispatch` with a pointer to the
 //! [`TrapFrame`] and returns with `iretq`. The target has no SSE, so there is no vector state
 //! to save.
 //!
@@ -202,7 +202,7 @@ static IDT: Idt = Idt(UnsafeCell::new([[0; 2]; 256]));
 ///
 /// # Safety
 ///
-/// Once, on the boot core, with interrupts disabled, after [`gdt::init`].
+/// Once, on the boot core, with interrupts disabled, after `gdt::init`.
 pub unsafe fn init() {
     assert_eq!(
         EVENTS.alloc(),

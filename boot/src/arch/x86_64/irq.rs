@@ -66,10 +66,8 @@ pub fn route_gsi(gsi: u32, trigger: Trigger) -> Option<EventId> {
         EVENTS.free(event);
         return None;
     };
-    without_interrupts(|| {
-        io.route(gsi, vector, trigger.level, trigger.active_low);
-        io.set_masked(gsi, false);
-    });
+    // `route` programs the entry masked, then unmasks it.
+    without_interrupts(|| io.route(gsi, vector, trigger.level, trigger.active_low));
     Some(event)
 }
 

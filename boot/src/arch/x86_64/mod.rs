@@ -1,9 +1,9 @@
 //! x86_64 PVH: the image that boots under QEMU (`microvm`, `q35`) with `-kernel`, and as a Xen
 //! PVH domU.
 //!
-//! Start-up, in order: [`entry`] (32-bit PVH entry to long mode) calls [`start`], which brings
+//! Start-up, in order: `entry` (32-bit PVH entry to long mode) calls `start`, which brings
 //! up the console (COM1), the GDT and IDT, parses `hvm_start_info` into a
-//! [`BootInfo`](crate::bootinfo::BootInfo), builds the W^X page tables, gives the rest of RAM
+//! [`crate::bootinfo::BootInfo`], builds the W^X page tables, gives the rest of RAM
 //! to the heap, finds the clock (TSC), the alarm (local APIC), the wall clock (CMOS) and
 //! entropy (RDSEED/RDRAND), prints what it found and how long boot took, and runs the
 //! appliance.
