@@ -21,11 +21,7 @@ pub fn ensure_peer_tools() -> Result<(), Error> {
         "apt-get update && apt-get install -y --no-install-recommends {}",
         missing.join(" ")
     );
-    let root = Cmd::new("id")
-        .arg("-u")
-        .stdout()
-        .is_ok_and(|uid| uid.trim() == "0");
-    if !root {
+    if !util::is_root()? {
         return Err(Error::new(format!(
             "the tests need {}; run as root: {command}",
             missing.join(", ")

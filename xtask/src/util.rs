@@ -295,6 +295,15 @@ pub fn format_duration(duration: Duration) -> String {
     }
 }
 
+/// Whether we run as root, by `id -u`.
+pub fn is_root() -> Result<bool, Error> {
+    let output = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|err| Error::new(format!("could not run `id -u`: {err}")))?;
+    Ok(output.status.success() && String::from_utf8_lossy(&output.stdout).trim() == "0")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use std::fs;
 use std::io;
 use std::process::Command;
 
-use crate::util::{Cmd, Error};
+use crate::util::{self, Cmd, Error};
 
 /// The emulator run-qemu starts.
 pub const BINARY: &str = "qemu-system-x86_64";
@@ -105,7 +105,7 @@ pub fn ensure() -> Result<Version, Error> {
         Ok(version) => return Ok(version),
         Err(why) => why,
     };
-    if !is_root()? {
+    if !util::is_root()? {
         return Err(Error::new(format!(
             "{why}. Install QEMU from {BACKPORTS} (xtask does this itself when run as root):\n\n{}",
             manual_commands()
@@ -126,15 +126,6 @@ pub fn ensure() -> Result<Version, Error> {
             "installed QEMU from {BACKPORTS}, but `{BINARY}` is still not on the PATH"
         ))),
     }
-}
-
-/// Whether we run as root, by `id -u`.
-fn is_root() -> Result<bool, Error> {
-    let output = Command::new("id")
-        .arg("-u")
-        .output()
-        .map_err(|err| Error::new(format!("could not run `id -u`: {err}")))?;
-    Ok(output.status.success() && String::from_utf8_lossy(&output.stdout).trim() == "0")
 }
 
 /// Adds the backports suite, then installs QEMU from it.
