@@ -19,6 +19,7 @@
 extern crate alloc;
 
 pub mod iface;
+pub mod io;
 pub mod phy;
 pub mod tcp;
 pub mod udp;

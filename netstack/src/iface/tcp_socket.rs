@@ -3,7 +3,7 @@
 //! driver task sends what user calls queued and wakes the handles.
 
 use core::future::poll_fn;
-use core::task::{Poll, Waker};
+use core::task::{Context, Poll, Waker};
 
 use morgana_executor::Instant;
 
@@ -123,6 +123,12 @@ impl TcpStream {
         Some((tcb.remote().addr, tcb.remote().port))
     }
 
+    /// Bytes written but not yet acknowledged by the peer.
+    pub fn send_queue_len(&self) -> usize {
+        let mut s = self.stack.shared.borrow_mut();
+        s.iface.tcp_tcb(self.id).map_or(0, |t| t.send_queue())
+    }
+
     /// The connection's state.
     pub fn state(&self) -> State {
         let mut s = self.stack.shared.borrow_mut();
@@ -134,82 +140,92 @@ impl TcpStream {
     /// Waits for data and moves as much as fits into `buf`; `Ok(0)` once the peer closed its
     /// side (or for an empty `buf`).
     pub async fn read(&mut self, buf: &mut [u8]) -> Result<usize, TcpSocketError> {
+        poll_fn(|cx| self.poll_read(cx, buf)).await
+    }
+
+    /// The poll form of [`read`](Self::read), for adapters to poll-based I/O traits.
+    pub fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<Result<usize, TcpSocketError>> {
         if buf.is_empty() {
-            return Ok(0);
+            return Poll::Ready(Ok(0));
         }
         let id = self.id;
-        poll_fn(|cx| {
-            let mut driver: Option<Waker> = None;
-            let r = {
-                let mut guard = self.stack.shared.borrow_mut();
-                let s = &mut *guard;
-                match s.iface.tcp_tcb(id) {
-                    None => Poll::Ready(Err(TcpSocketError::Closed)),
-                    Some(tcb) => {
-                        let n = tcb.recv(buf);
-                        if n > 0 {
-                            // The window opened: the driver may have an update to send.
-                            driver = s.driver.take();
-                            Poll::Ready(Ok(n))
-                        } else if tcb.recv_closed() {
-                            Poll::Ready(Ok(0))
-                        } else if tcb.state() == State::Closed {
-                            Poll::Ready(tcb.error().map_or(Ok(0), |e| Err(e.into())))
-                        } else {
-                            s.iface.tcp_register_reader(id, cx.waker());
-                            Poll::Pending
-                        }
+        let mut driver: Option<Waker> = None;
+        let r = {
+            let mut guard = self.stack.shared.borrow_mut();
+            let s = &mut *guard;
+            match s.iface.tcp_tcb(id) {
+                None => Poll::Ready(Err(TcpSocketError::Closed)),
+                Some(tcb) => {
+                    let n = tcb.recv(buf);
+                    if n > 0 {
+                        // The window opened: the driver may have an update to send.
+                        driver = s.driver.take();
+                        Poll::Ready(Ok(n))
+                    } else if tcb.recv_closed() {
+                        Poll::Ready(Ok(0))
+                    } else if tcb.state() == State::Closed {
+                        Poll::Ready(tcb.error().map_or(Ok(0), |e| Err(e.into())))
+                    } else {
+                        s.iface.tcp_register_reader(id, cx.waker());
+                        Poll::Pending
                     }
                 }
-            };
-            if let Some(w) = driver {
-                w.wake();
             }
-            r
-        })
-        .await
+        };
+        if let Some(w) = driver {
+            w.wake();
+        }
+        r
     }
 
     /// Waits for room in the send buffer and queues as much of `data` as fits.
     pub async fn write(&mut self, data: &[u8]) -> Result<usize, TcpSocketError> {
+        poll_fn(|cx| self.poll_write(cx, data)).await
+    }
+
+    /// The poll form of [`write`](Self::write).
+    pub fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<Result<usize, TcpSocketError>> {
         if self.shut {
-            return Err(TcpSocketError::Closed);
+            return Poll::Ready(Err(TcpSocketError::Closed));
         }
         if data.is_empty() {
-            return Ok(0);
+            return Poll::Ready(Ok(0));
         }
         let id = self.id;
-        poll_fn(|cx| {
-            let mut driver: Option<Waker> = None;
-            let r = {
-                let mut guard = self.stack.shared.borrow_mut();
-                let s = &mut *guard;
-                match s.iface.tcp_tcb(id) {
-                    None => Poll::Ready(Err(TcpSocketError::Closed)),
-                    Some(tcb) if tcb.state() == State::Closed => Poll::Ready(Err(tcb
-                        .error()
-                        .map_or(TcpSocketError::Closed, TcpSocketError::from))),
-                    Some(tcb) if !tcb.state().can_send() => {
-                        Poll::Ready(Err(TcpSocketError::Closed))
-                    }
-                    Some(tcb) => {
-                        let n = tcb.send(data);
-                        if n > 0 {
-                            driver = s.driver.take();
-                            Poll::Ready(Ok(n))
-                        } else {
-                            s.iface.tcp_register_writer(id, cx.waker());
-                            Poll::Pending
-                        }
+        let mut driver: Option<Waker> = None;
+        let r = {
+            let mut guard = self.stack.shared.borrow_mut();
+            let s = &mut *guard;
+            match s.iface.tcp_tcb(id) {
+                None => Poll::Ready(Err(TcpSocketError::Closed)),
+                Some(tcb) if tcb.state() == State::Closed => Poll::Ready(Err(tcb
+                    .error()
+                    .map_or(TcpSocketError::Closed, TcpSocketError::from))),
+                Some(tcb) if !tcb.state().can_send() => Poll::Ready(Err(TcpSocketError::Closed)),
+                Some(tcb) => {
+                    let n = tcb.send(data);
+                    if n > 0 {
+                        driver = s.driver.take();
+                        Poll::Ready(Ok(n))
+                    } else {
+                        s.iface.tcp_register_writer(id, cx.waker());
+                        Poll::Pending
                     }
                 }
-            };
-            if let Some(w) = driver {
-                w.wake();
             }
-            r
-        })
-        .await
+        };
+        if let Some(w) = driver {
+            w.wake();
+        }
+        r
     }
 
     /// Writes all of `data`.
@@ -224,8 +240,14 @@ impl TcpStream {
     /// Closes the sending side: a FIN follows the queued data. Returns at once (the FIN is
     /// sent and retransmitted by the driver); reading remains possible.
     pub async fn shutdown(&mut self) -> Result<(), TcpSocketError> {
+        self.shutdown_now()
+    }
+
+    /// [`shutdown`](Self::shutdown) without the `async`: it never waits.
+    pub fn shutdown_now(&mut self) -> Result<(), TcpSocketError> {
         self.shut = true;
         let id = self.id;
+        // `with_iface` wakes the driver, whose job it is to send the FIN.
         self.stack.with_iface(|i| match i.tcp_tcb(id) {
             Some(tcb) => {
                 tcb.shutdown_write();
@@ -233,6 +255,29 @@ impl TcpStream {
             }
             None => Err(TcpSocketError::Closed),
         })
+    }
+
+    /// Waits until everything written so far has been acknowledged by the peer (or the
+    /// connection ended, which is the error).
+    pub async fn flush(&mut self) -> Result<(), TcpSocketError> {
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// The poll form of [`flush`](Self::flush).
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TcpSocketError>> {
+        let id = self.id;
+        let mut s = self.stack.shared.borrow_mut();
+        match s.iface.tcp_tcb(id) {
+            None => Poll::Ready(Err(TcpSocketError::Closed)),
+            Some(tcb) if tcb.send_queue() == 0 => Poll::Ready(Ok(())),
+            Some(tcb) if tcb.state() == State::Closed => Poll::Ready(Err(tcb
+                .error()
+                .map_or(TcpSocketError::Closed, TcpSocketError::from))),
+            Some(_) => {
+                s.iface.tcp_register_writer(id, cx.waker());
+                Poll::Pending
+            }
+        }
     }
 }
 

@@ -516,3 +516,32 @@ fn tcp_without_an_isn_secret_is_disabled() {
     assert_eq!(i.tcp_listen(80, 4), Ok(()));
     assert_eq!(i.tcp_listen(0, 4), Err(TcpBindError::Unaddressable));
 }
+
+#[test]
+fn tcp_streams_work_through_the_embedded_io_async_traits() {
+    use crate::io::{Read, Write};
+
+    /// Generic over the traits, as a protocol library would be.
+    async fn round_trip<S: Read + Write>(s: &mut S, msg: &[u8]) -> Vec<u8> {
+        s.write_all(msg).await.expect("write_all");
+        Write::flush(s)
+            .await
+            .expect("flush: everything acknowledged");
+        let mut back = vec![0u8; msg.len()];
+        s.read_exact(&mut back).await.expect("read_exact");
+        back
+    }
+
+    let msg = pattern(50_000);
+    let back = run_pair(9, SimLinkConfig::default(), |a, b| {
+        let msg = msg.clone();
+        async move {
+            spawn(tcp_echo_server(b, 7)).detach();
+            let mut s = TcpStream::connect(&a, (THEM, 7)).await.expect("connect");
+            let back = round_trip(&mut s, &msg).await;
+            assert_eq!(s.send_queue_len(), 0);
+            back
+        }
+    });
+    assert!(back == msg);
+}
