@@ -2,8 +2,10 @@
 //! delays and reorders frames, all decided by a seeded generator, on the executor's clock (so
 //! on the simulator the same seed gives the same run).
 //!
-//! Reordering comes from jitter: each frame's delay is `delay + uniform(0..=jitter)`, so frames
-//! overtake each other when the jitter exceeds their spacing.
+//! Reordering comes two ways: jitter (each frame's delay is `delay + uniform(0..=jitter)`, so
+//! frames overtake each other when the jitter exceeds their spacing, which reorders most of a
+//! burst) and, closer to what real paths do, a chance that one frame is held back by
+//! `reorder_by` while the frames behind it overtake it.
 
 use alloc::collections::BinaryHeap;
 use alloc::rc::Rc;
@@ -36,6 +38,10 @@ pub struct SimLinkConfig {
     pub delay: Duration,
     /// Extra random delay, up to this much, per frame.
     pub jitter: Duration,
+    /// Chance a frame is held back by [`reorder_by`](Self::reorder_by).
+    pub reorder_ppm: u32,
+    /// How long a reordered frame is held back.
+    pub reorder_by: Duration,
     /// Frames in flight each way before new ones are dropped (a queue limit).
     pub capacity: usize,
     /// MTU of both ends.
@@ -52,6 +58,8 @@ impl Default for SimLinkConfig {
             corrupt_ppm: 0,
             delay: Duration::from_millis(1),
             jitter: Duration::ZERO,
+            reorder_ppm: 0,
+            reorder_by: Duration::ZERO,
             capacity: 1024,
             mtu: 1500,
         }
@@ -73,6 +81,8 @@ pub struct LinkStats {
     pub duplicated: u64,
     /// Frames delivered with a flipped byte.
     pub corrupted: u64,
+    /// Frames held back to be overtaken.
+    pub reordered: u64,
 }
 
 struct InFlight {
@@ -150,7 +160,11 @@ impl Wire {
             } else {
                 self.next() % (jitter + 1)
             };
-            let at = now + self.config.delay + Duration::from_nanos(extra);
+            let mut at = now + self.config.delay + Duration::from_nanos(extra);
+            if self.chance(self.config.reorder_ppm) {
+                at = at + self.config.reorder_by;
+                self.stats.reordered += 1;
+            }
             self.seq += 1;
             let frame = if copy + 1 == copies {
                 core::mem::take(&mut frame)
@@ -188,12 +202,22 @@ impl core::fmt::Debug for SimLink {
     }
 }
 
+/// A non-zero xorshift state from any seed, distinct seeds giving distinct states (SplitMix64's
+/// finaliser, a bijection, so no two seeds collide as `seed | 1` would make 2k and 2k+1 do).
+fn seed_state(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    if z == 0 { 0x2545_f491_4f6c_dd1d } else { z }
+}
+
 impl SimLink {
     /// The two ends of a new wire (MAC addresses 02:00:00:00:00:01 and :02).
     pub fn pair(config: SimLinkConfig) -> (SimLink, SimLink) {
         let wire = Rc::new(RefCell::new(Wire {
             config,
-            rng: config.seed ^ 0x9e37_79b9_7f4a_7c15 | 1,
+            rng: seed_state(config.seed),
             seq: 0,
             toward: [BinaryHeap::new(), BinaryHeap::new()],
             wakers: [None, None],
@@ -367,5 +391,22 @@ mod tests {
             "jitter of 5x the spacing reorders ({reordered})"
         );
         assert_ne!(run(SimLinkConfig { seed: 8, ..config }).0, got);
+        // Neighbouring seeds are different wires too (a `seed | 1` once made 6 and 7 one).
+        assert_ne!(run(SimLinkConfig { seed: 6, ..config }).0, got);
+    }
+
+    #[test]
+    fn held_back_frames_are_overtaken_by_those_behind() {
+        let config = SimLinkConfig {
+            seed: 3,
+            reorder_ppm: 100_000,
+            reorder_by: Duration::from_millis(5),
+            ..SimLinkConfig::default()
+        };
+        let (got, stats) = run(config);
+        assert!((50..=150).contains(&stats.reordered), "{stats:?}");
+        assert_eq!(got.len(), 1000, "nothing lost");
+        let late = got.windows(2).filter(|w| w[1] < w[0]).count();
+        assert!(late > 40, "held-back frames arrive after later ones ({late})");
     }
 }
