@@ -358,14 +358,14 @@ impl Interface {
         };
         self.counters.tcp_rx_segments += 1;
         let key = (repr.dst_port, ip.src_addr, repr.src_port);
-        if let Some(c) = self
-            .tcp
-            .index
-            .get(&key)
-            .and_then(|id| self.tcp.conns.get_mut(id))
-        {
-            if c.tcb.state() != State::Closed {
-                let _ = c.tcb.on_segment(now, &repr);
+        if let Some(&id) = self.tcp.index.get(&key) {
+            if self
+                .tcp
+                .conns
+                .get(&id)
+                .is_some_and(|c| c.tcb.state() != State::Closed)
+            {
+                self.tcp_segment_to(now, id, &repr);
                 return;
             }
         }
@@ -396,6 +396,26 @@ impl Interface {
                 self.counters.tcp_resets_sent += 1;
             }
         }
+    }
+
+    /// Hands a segment to its connection and sends at once what it answers. Each segment gets
+    /// its own answer, as RFC 5681 §4.2 and RFC 9293 §3.10.7.4 ask: when a whole window arrives
+    /// in one batch from the device, the duplicate ACKs for out-of-order segments must not
+    /// merge into one (the sender counts them to start fast retransmit), and ACKs for every
+    /// second segment keep the sender's clock and slow start going.
+    fn tcp_segment_to(&mut self, now: Instant, id: ConnId, repr: &TcpRepr<'_>) {
+        let mut table = core::mem::take(&mut self.tcp);
+        if let Some(c) = table.conns.get_mut(&id) {
+            let _ = c.tcb.on_segment(now, repr);
+            while let Some(seg) = c.tcb.poll_transmit(now, self.mtu) {
+                let dst = c.tcb.remote().addr;
+                match self.emit_tcp(now, dst, &seg, c.tcb.payload(&seg)) {
+                    Ok(()) => self.counters.tcp_tx_segments += 1,
+                    Err(_) => self.counters.tcp_tx_failed += 1,
+                }
+            }
+        }
+        self.tcp = table;
     }
 
     fn emit_tcp(
