@@ -162,7 +162,7 @@ impl Wire {
             };
             let mut at = now + self.config.delay + Duration::from_nanos(extra);
             if self.chance(self.config.reorder_ppm) {
-                at = at + self.config.reorder_by;
+                at += self.config.reorder_by;
                 self.stats.reordered += 1;
             }
             self.seq += 1;
