@@ -166,6 +166,8 @@ pub struct Interface {
     config: Ipv4Config,
     mtu: usize,
     caps: ChecksumCaps,
+    /// The device verifies TCP/UDP checksums of the frames it marks.
+    rx_offload: bool,
     arp: ArpTable,
     udp: UdpTable,
     tx: VecDeque<Vec<u8>>,
@@ -189,6 +191,7 @@ impl Interface {
             config,
             mtu,
             caps: ChecksumCaps::SOFTWARE,
+            rx_offload: false,
             arp: ArpTable::new(ARP_CACHE_SIZE, ARP_MAX_PENDING),
             udp: UdpTable::new(),
             tx: VecDeque::new(),
@@ -281,6 +284,37 @@ impl Interface {
     }
 
     // ----- receive -----
+
+    /// Uses what the device offers of checksum work (virtio-net's CSUM and GUEST_CSUM): with
+    /// `tx_fills`, TCP and UDP segments carry only the pseudo-header sum for the device to
+    /// complete ([`TxChecksum::Partial`](crate::wire::TxChecksum::Partial)); with
+    /// `rx_verified`, frames the device vouches for
+    /// ([`process_verified_frame`](Self::process_verified_frame)) skip the TCP/UDP checksum.
+    pub fn set_checksum_offload(&mut self, offload: morgana_drivers::net::ChecksumOffload) {
+        let tx = if offload.tx_fills {
+            crate::wire::TxChecksum::Partial
+        } else {
+            crate::wire::TxChecksum::Compute
+        };
+        self.caps.tcp.tx = tx;
+        self.caps.udp.tx = tx;
+        self.rx_offload = offload.rx_verified;
+    }
+
+    /// [`process_frame`](Self::process_frame) for a frame whose TCP or UDP checksum the device
+    /// has verified, or left partial because it came from the host and never crossed a wire
+    /// (virtio-net's DATA_VALID and NEEDS_CSUM on receive). Honoured only after
+    /// [`set_checksum_offload`](Self::set_checksum_offload) said the device verifies.
+    pub fn process_verified_frame(&mut self, now: Instant, frame: &[u8]) {
+        if !self.rx_offload {
+            return self.process_frame(now, frame);
+        }
+        let saved = self.caps;
+        self.caps.tcp.verify_rx = false;
+        self.caps.udp.verify_rx = false;
+        self.process_frame(now, frame);
+        self.caps = saved;
+    }
 
     /// Handles one received Ethernet frame (without FCS). Never panics, whatever the bytes.
     pub fn process_frame(&mut self, now: Instant, frame: &[u8]) {

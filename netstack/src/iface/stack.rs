@@ -64,8 +64,9 @@ impl<D: NetDevice> Stack<D> {
 
     fn build(device: D, config: Ipv4Config, secret: Option<[u8; 16]>, now: Instant) -> Self {
         let mac = EthernetAddress(device.hardware_address());
-        let mtu = device.capabilities().mtu;
-        let mut iface = Interface::new(mac, config, mtu, now);
+        let caps = device.capabilities();
+        let mut iface = Interface::new(mac, config, caps.mtu, now);
+        iface.set_checksum_offload(caps.checksum);
         if let Some(secret) = secret {
             iface.set_isn_secret(secret);
         }
@@ -109,7 +110,11 @@ impl<D: NetDevice> Stack<D> {
             let Some((rx, _tx)) = self.device.receive(cx) else {
                 break;
             };
-            rx.consume(|frame| shared.borrow_mut().iface.process_frame(now, frame));
+            if rx.checksum_verified() {
+                rx.consume(|frame| shared.borrow_mut().iface.process_verified_frame(now, frame));
+            } else {
+                rx.consume(|frame| shared.borrow_mut().iface.process_frame(now, frame));
+            }
         }
         shared.borrow_mut().iface.poll(now);
         loop {

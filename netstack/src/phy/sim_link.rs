@@ -407,6 +407,9 @@ mod tests {
         assert!((50..=150).contains(&stats.reordered), "{stats:?}");
         assert_eq!(got.len(), 1000, "nothing lost");
         let late = got.windows(2).filter(|w| w[1] < w[0]).count();
-        assert!(late > 40, "held-back frames arrive after later ones ({late})");
+        assert!(
+            late > 40,
+            "held-back frames arrive after later ones ({late})"
+        );
     }
 }
