@@ -1,5 +1,15 @@
 //! HTTP/1.1 server and client for Morgana appliances, on the netstack's `TcpListener`.
-//!
-//! Filled by the HTTP issue; it is empty until then.
 #![no_std]
 #![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod date;
+pub mod headers;
+pub mod parse;
+pub mod status;
+
+pub use date::HttpDate;
+pub use headers::Headers;
+pub use parse::{Framing, Limits, Method, ParseError, Version};
+pub use status::StatusCode;
