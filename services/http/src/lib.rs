@@ -4,6 +4,7 @@
 
 extern crate alloc;
 
+pub mod chunked;
 pub mod date;
 pub mod headers;
 pub mod parse;
