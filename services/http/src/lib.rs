@@ -14,3 +14,16 @@ pub use date::HttpDate;
 pub use headers::Headers;
 pub use parse::{Framing, Limits, Method, ParseError, Version};
 pub use status::StatusCode;
+pub mod conditional;
+pub mod message;
+pub mod router;
+pub mod server;
+
+pub use message::{Body, BodyError, Request, RequestBody, Response};
+pub use router::Router;
+pub use server::{
+    AccessLog, AccessRecord, Config, Connection, Listener, serve, serve_connection, serve_on,
+};
+
+#[cfg(test)]
+mod tests;
