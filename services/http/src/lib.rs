@@ -5,11 +5,13 @@
 extern crate alloc;
 
 pub mod chunked;
+pub mod client;
 pub mod date;
 pub mod headers;
 pub mod parse;
 pub mod status;
 
+pub use client::{Client, ClientError, ClientResponse};
 pub use date::HttpDate;
 pub use headers::Headers;
 pub use parse::{Framing, Limits, Method, ParseError, Version};

@@ -1,4 +1,5 @@
 //! Tests over in-memory connections on the simulator, and over two netstacks.
 
+mod client;
 mod duplex;
 mod server;
