@@ -7,6 +7,7 @@ extern crate alloc;
 pub mod chunked;
 pub mod client;
 pub mod date;
+pub mod fuzz;
 pub mod headers;
 pub mod parse;
 pub mod status;

@@ -211,6 +211,15 @@ impl HeadScanner {
     pub fn scan(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<usize>, ParseError> {
         let mut i = self.scanned;
         while i < buf.len() {
+            // The limits first, byte by byte, so that the answer does not depend on how the
+            // bytes were split into reads.
+            match self.fields_start {
+                None if i + 1 > limits.max_request_line => return Err(request_line_too_long()),
+                Some(start) if i + 1 - start > limits.max_header_bytes => {
+                    return Err(fields_too_large());
+                }
+                _ => {}
+            }
             match buf[i] {
                 b'\r' => match buf.get(i + 1) {
                     None => break,
@@ -226,16 +235,8 @@ impl HeadScanner {
                         None if line_len == 0 => {
                             // An empty line before the request line: skipped.
                         }
-                        None => {
-                            if i + 1 > limits.max_request_line {
-                                return Err(request_line_too_long());
-                            }
-                            self.fields_start = Some(i + 1);
-                        }
-                        Some(start) => {
-                            if i + 1 - start > limits.max_header_bytes {
-                                return Err(fields_too_large());
-                            }
+                        None => self.fields_start = Some(i + 1),
+                        Some(_) => {
                             if line_len == 0 {
                                 self.scanned = i + 1;
                                 return Ok(Some(i + 1));
@@ -256,11 +257,7 @@ impl HeadScanner {
             i += 1;
         }
         self.scanned = i;
-        match self.fields_start {
-            None if buf.len() > limits.max_request_line => Err(request_line_too_long()),
-            Some(start) if buf.len() - start > limits.max_header_bytes => Err(fields_too_large()),
-            _ => Ok(None),
-        }
+        Ok(None)
     }
 }
 

@@ -2,4 +2,5 @@
 
 mod client;
 mod duplex;
+mod fuzz;
 mod server;
