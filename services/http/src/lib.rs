@@ -75,27 +75,26 @@ extern crate alloc;
 
 pub mod chunked;
 pub mod client;
+pub mod conditional;
 pub mod date;
 pub mod fuzz;
 pub mod headers;
+pub mod message;
 pub mod parse;
+pub mod router;
+pub mod server;
 pub mod status;
 
 pub use client::{Client, ClientError, ClientResponse};
 pub use date::HttpDate;
 pub use headers::Headers;
-pub use parse::{Framing, Limits, Method, ParseError, Version};
-pub use status::StatusCode;
-pub mod conditional;
-pub mod message;
-pub mod router;
-pub mod server;
-
 pub use message::{Body, BodyError, Request, RequestBody, Response};
+pub use parse::{Framing, Limits, Method, ParseError, Version};
 pub use router::Router;
 pub use server::{
     AccessLog, AccessRecord, Config, Connection, Listener, serve, serve_connection, serve_on,
 };
+pub use status::StatusCode;
 
 #[cfg(test)]
 mod tests;
