@@ -32,10 +32,13 @@ pub use morgana_executor::{
 };
 pub use morgana_macros::main;
 
-/// The network: `net::start(&env)` and UDP sockets (TCP streams follow).
+/// The network: `net::start(&env)`, UDP sockets, TCP listeners and streams.
 pub mod net {
     pub use morgana_boot::net::*;
 }
+
+/// HTTP/1.1: a server with a router, a client, and baked static sites ([`http::Site`]).
+pub use morgana_http as http;
 
 /// The `log` crate: `log::info!` and friends print on the console with a timestamp.
 pub use log;

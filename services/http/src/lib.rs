@@ -83,6 +83,7 @@ pub mod message;
 pub mod parse;
 pub mod router;
 pub mod server;
+pub mod site;
 pub mod status;
 
 pub use client::{Client, ClientError, ClientResponse};
@@ -94,6 +95,7 @@ pub use router::Router;
 pub use server::{
     AccessLog, AccessRecord, Config, Connection, Listener, serve, serve_connection, serve_on,
 };
+pub use site::{Site, SiteFile};
 pub use status::StatusCode;
 
 #[cfg(test)]

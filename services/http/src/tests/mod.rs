@@ -4,3 +4,4 @@ mod client;
 mod duplex;
 mod fuzz;
 mod server;
+mod site;
