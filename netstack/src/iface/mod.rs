@@ -10,10 +10,17 @@
 //! TCP: [`tcp`] demultiplexes segments to the connection table and sends what connections
 //! emit; [`TcpListener`] and [`TcpStream`] are the async handles.
 //!
-//! Not yet: IPv4 reassembly (fragments are dropped and counted), IP options on output, checksum offload (everything is verified and computed in software).
+//! IPv4 fragments for us are reassembled by [`fragment::Reassembler`] (bounded in datagrams,
+//! bytes and time; overlaps with different bytes drop the datagram) and the whole datagram is
+//! dispatched like any other.
+//!
+//! Not yet: fragmentation on output (a datagram larger than the MTU is refused with
+//! [`SendError::TooLarge`]), IP options on output, checksum offload (everything is verified and
+//! computed in software).
 
 pub mod arp;
 pub mod config;
+pub mod fragment;
 mod stack;
 pub mod tcp;
 mod tcp_socket;
@@ -74,8 +81,27 @@ pub struct Counters {
     pub rx_unsupported: u64,
     /// IPv4 packets for another address, or from a non-unicast source.
     pub rx_ip_not_for_us: u64,
-    /// IPv4 fragments (dropped: no reassembly yet).
+    /// IPv4 fragments received (for us, header valid), whatever became of them.
     pub rx_fragments: u64,
+    /// Datagrams reassembled from fragments and delivered.
+    pub frag_reassembled: u64,
+    /// Datagrams in progress dropped because their fragments did not all arrive in time.
+    pub frag_timeout: u64,
+    /// Datagrams dropped for an overlap with different bytes, or two different total lengths.
+    pub frag_overlap: u64,
+    /// Fragments repeating bytes already held (ignored).
+    pub frag_duplicate: u64,
+    /// Fragments that were empty, not a multiple of 8 bytes before the last, or past the end;
+    /// their datagram is dropped.
+    pub frag_malformed: u64,
+    /// Datagrams dropped for exceeding 65,535 bytes.
+    pub frag_too_big: u64,
+    /// Datagrams dropped for holding too many disjoint pieces.
+    pub frag_too_many_pieces: u64,
+    /// Datagrams in progress evicted (oldest first) to make room within the bounds.
+    pub frag_evicted: u64,
+    /// Fragments of protocols the stack does not speak (not reassembled).
+    pub frag_unsupported: u64,
     /// UDP datagrams delivered to a socket.
     pub udp_delivered: u64,
     /// UDP datagrams for a port nobody bound.
@@ -179,6 +205,7 @@ pub struct Interface {
     tcp: TcpTable,
     isn: Option<crate::tcp::IsnGenerator>,
     tcp_config: crate::tcp::Config,
+    frags: fragment::Reassembler,
 }
 
 impl Interface {
@@ -202,6 +229,7 @@ impl Interface {
             tcp: TcpTable::default(),
             isn: None,
             tcp_config: crate::tcp::Config::default(),
+            frags: fragment::Reassembler::default(),
         }
     }
 
@@ -269,15 +297,21 @@ impl Interface {
         for ip in requests {
             self.send_arp_request(ip);
         }
+        self.frags.poll(now, &mut self.counters);
         self.dispatch_tcp(now);
     }
 
     /// When [`Interface::poll`] next has work.
     pub fn poll_at(&self) -> Option<Instant> {
-        match (self.arp.poll_at(), self.tcp_poll_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.arp.poll_at(), self.tcp_poll_at(), self.frags.poll_at()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The IPv4 reassembler (datagrams in progress).
+    pub fn reassembler(&self) -> &fragment::Reassembler {
+        &self.frags
     }
 
     // ----- receive -----
@@ -363,13 +397,45 @@ impl Interface {
         }
         if ip.is_fragment() {
             self.counters.rx_fragments += 1;
+            if !fragment::wanted(ip.protocol) {
+                self.counters.frag_unsupported += 1;
+                return;
+            }
+            if let Some(whole) = self.frags.insert(now, &packet, &ip, &mut self.counters) {
+                self.process_reassembled(now, &whole);
+            }
             return;
         }
-        let payload = packet.payload();
+        self.dispatch_ipv4(now, &ip, broadcast, bytes, packet.payload());
+    }
+
+    /// A datagram the reassembler put together: its header was checked fragment by fragment
+    /// and its checksum rewritten, so it parses.
+    fn process_reassembled(&mut self, now: Instant, bytes: &[u8]) {
+        let Ok(packet) = Ipv4Packet::new_checked(bytes) else {
+            self.counters.rx_malformed += 1;
+            return;
+        };
+        let Ok(ip) = Ipv4Repr::parse(&packet, &ChecksumCaps::SOFTWARE) else {
+            self.counters.rx_malformed += 1;
+            return;
+        };
+        let broadcast = self.config.is_broadcast(ip.dst_addr);
+        self.dispatch_ipv4(now, &ip, broadcast, bytes, packet.payload());
+    }
+
+    fn dispatch_ipv4(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        broadcast: bool,
+        bytes: &[u8],
+        payload: &[u8],
+    ) {
         match ip.protocol {
-            IpProtocol::Icmp => self.process_icmp(now, &ip, broadcast, payload),
-            IpProtocol::Udp => self.process_udp(now, &ip, broadcast, bytes, payload),
-            IpProtocol::Tcp => self.process_tcp(now, &ip, broadcast, payload),
+            IpProtocol::Icmp => self.process_icmp(now, ip, broadcast, payload),
+            IpProtocol::Udp => self.process_udp(now, ip, broadcast, bytes, payload),
+            IpProtocol::Tcp => self.process_tcp(now, ip, broadcast, payload),
             _ => self.counters.rx_unsupported += 1,
         }
     }

@@ -21,7 +21,8 @@
 //! seeded pseudo-random inputs.
 //!
 //! What is not here: IPv4 fragment reassembly (the packet view exposes the fragment fields for
-//! it), IPv6, and the policies of the layers above (which addresses to accept, what to answer).
+//! it; the interface's `iface::fragment` does it), IPv6, and the policies of the layers above
+//! (which addresses to accept, what to answer).
 
 mod arp;
 pub mod checksum;
