@@ -18,6 +18,7 @@
 
 extern crate alloc;
 
+pub mod dhcp;
 pub mod iface;
 pub mod io;
 pub mod phy;

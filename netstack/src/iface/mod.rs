@@ -20,6 +20,7 @@
 
 pub mod arp;
 pub mod config;
+mod dhcp;
 pub mod fragment;
 mod stack;
 pub mod tcp;
@@ -134,6 +135,18 @@ pub struct Counters {
     pub tcp_resets_sent: u64,
     /// SYNs dropped because the listener's backlog was full.
     pub tcp_syn_dropped: u64,
+    /// DHCP messages sent.
+    pub dhcp_tx: u64,
+    /// DHCP messages that could not be sent (no route to the server, queue full).
+    pub dhcp_tx_failed: u64,
+    /// DHCP replies the client took.
+    pub dhcp_rx: u64,
+    /// DHCP replies the client ignored (another transaction, unexpected, invalid).
+    pub dhcp_ignored: u64,
+    /// Leases bound or renewed.
+    pub dhcp_leases: u64,
+    /// Leases lost (NAK, expiry): the address was dropped.
+    pub dhcp_lost: u64,
 }
 
 impl Counters {
@@ -206,6 +219,9 @@ pub struct Interface {
     isn: Option<crate::tcp::IsnGenerator>,
     tcp_config: crate::tcp::Config,
     frags: fragment::Reassembler,
+    dhcp: Option<crate::dhcp::DhcpClient>,
+    config_generation: u64,
+    config_wakers: Vec<Waker>,
 }
 
 impl Interface {
@@ -230,6 +246,9 @@ impl Interface {
             isn: None,
             tcp_config: crate::tcp::Config::default(),
             frags: fragment::Reassembler::default(),
+            dhcp: None,
+            config_generation: 0,
+            config_wakers: Vec::new(),
         }
     }
 
@@ -291,6 +310,7 @@ impl Interface {
     /// Sends due ARP retries and gives up on unanswered ones; sends what TCP connections
     /// have to send (after input, user calls or timers) and wakes their sockets.
     pub fn poll(&mut self, now: Instant) {
+        self.poll_dhcp(now);
         let mut requests = Vec::new();
         let dropped = self.arp.poll(now, &mut requests);
         self.counters.arp_dropped += dropped as u64;
@@ -303,10 +323,15 @@ impl Interface {
 
     /// When [`Interface::poll`] next has work.
     pub fn poll_at(&self) -> Option<Instant> {
-        [self.arp.poll_at(), self.tcp_poll_at(), self.frags.poll_at()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.arp.poll_at(),
+            self.tcp_poll_at(),
+            self.frags.poll_at(),
+            self.dhcp_poll_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The IPv4 reassembler (datagrams in progress).
@@ -347,7 +372,8 @@ impl Interface {
                 return;
             }
         };
-        let for_us = repr.target_protocol_addr == self.config.address;
+        let for_us = repr.target_protocol_addr == self.config.address
+            && !self.config.address.is_unspecified();
         let sender = repr.source_protocol_addr;
         if sender.is_unicast()
             && repr.source_hardware_addr.is_unicast()
@@ -391,7 +417,15 @@ impl Interface {
             }
         };
         let broadcast = self.config.is_broadcast(ip.dst_addr);
-        if (ip.dst_addr != self.config.address && !broadcast) || !ip.src_addr.is_unicast() {
+        let for_us = ip.dst_addr == self.config.address && !ip.dst_addr.is_unspecified();
+        let dhcp_reply = ip.protocol == IpProtocol::Udp
+            && !ip.is_fragment()
+            && self.awaiting_dhcp_reply(packet.payload());
+        // RFC 1122 §3.2.1.3: 0.0.0.0 is a source only while a host configures itself, which
+        // is a UDP broadcast (a DHCP client's, for a server on this stack).
+        let source_ok = ip.src_addr.is_unicast()
+            || (ip.src_addr.is_unspecified() && broadcast && ip.protocol == IpProtocol::Udp);
+        if (!for_us && !broadcast && !dhcp_reply) || !source_ok {
             self.counters.rx_ip_not_for_us += 1;
             return;
         }
@@ -501,6 +535,9 @@ impl Interface {
                 return;
             }
         };
+        if self.process_dhcp(now, repr.src_port, repr.dst_port, repr.payload) {
+            return;
+        }
         let from: Endpoint = (ip.src_addr, repr.src_port);
         match self
             .udp
@@ -622,6 +659,11 @@ impl Interface {
     ) -> Result<(), SendError> {
         if dst.is_unspecified() || dst.is_multicast() {
             return Err(SendError::BadDestination);
+        }
+        // Without an address (DHCP at work) only broadcasts go out, from 0.0.0.0.
+        if self.config.address.is_unspecified() && !dst.is_broadcast() {
+            self.counters.tx_no_route += 1;
+            return Err(SendError::NoRoute);
         }
         let ip_len = Ipv4Packet::<&[u8]>::MIN_HEADER_LEN + payload_len;
         if ip_len > self.mtu || ip_len > usize::from(u16::MAX) {

@@ -10,6 +10,7 @@ use morgana_executor::{Executor, Instant, spawn, timeout};
 
 use super::*;
 
+mod dhcp;
 mod fragments;
 use crate::phy::{SimLink, SimLinkConfig};
 
