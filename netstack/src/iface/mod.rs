@@ -8,7 +8,15 @@
 //! [`NetDevice`](morgana_drivers::net::NetDevice), and [`UdpSocket`] the async socket handle.
 //!
 //! TCP: [`tcp`] demultiplexes segments to the connection table and sends what connections
-//! emit; [`TcpListener`] and [`TcpStream`] are the async handles.
+//! emit; [`TcpListener`] and [`TcpStream`] are the async handles. A listener whose backlog is
+//! full of half-open connections answers further SYNs with SYN cookies
+//! ([`crate::tcp::syncookie`]) and keeps no state for them; RSTs for segments nobody wants are
+//! rate-limited to [`tcp::RESETS_PER_SEC`], ICMP errors to [`ICMP_ERRORS_PER_SEC`], each
+//! suppression counted.
+//!
+//! DHCP: [`Stack::with_dhcp`] (or [`Interface::enable_dhcp`]) starts without an address; the
+//! [`crate::dhcp`] client's replies are taken on UDP port 68 even then, and its leases set and
+//! clear the configuration ([`StackHandle::wait_for_lease`]).
 //!
 //! IPv4 fragments for us are reassembled by [`fragment::Reassembler`] (bounded in datagrams,
 //! bytes and time; overlaps with different bytes drop the datagram) and the whole datagram is
@@ -133,8 +141,17 @@ pub struct Counters {
     pub tcp_tx_failed: u64,
     /// RSTs sent for segments no connection or listener wanted.
     pub tcp_resets_sent: u64,
-    /// SYNs dropped because the listener's backlog was full.
+    /// SYNs dropped because the listener's backlog held `backlog` unaccepted connections (or
+    /// a cookie's ACK came then).
     pub tcp_syn_dropped: u64,
+    /// SYN-ACKs sent with a SYN cookie (the half-open backlog was full).
+    pub tcp_syncookies_sent: u64,
+    /// Connections made from a valid returning cookie.
+    pub tcp_syncookies_ok: u64,
+    /// ACKs to a listener in cookie mode whose cookie was stale or forged (answered by a RST).
+    pub tcp_syncookies_failed: u64,
+    /// RSTs not sent because of the rate limit.
+    pub tcp_resets_rate_limited: u64,
     /// DHCP messages sent.
     pub dhcp_tx: u64,
     /// DHCP messages that could not be sent (no route to the server, queue full).
@@ -156,6 +173,42 @@ impl Counters {
             crate::wire::Error::Checksum => self.rx_checksum += 1,
             _ => self.rx_malformed += 1,
         }
+    }
+}
+
+/// A token bucket: `rate` tokens a second, at most `rate` held (a one-second burst).
+#[derive(Debug, Clone, Copy)]
+struct RateLimit {
+    rate: u32,
+    tokens: u32,
+    refilled: Instant,
+}
+
+impl RateLimit {
+    fn new(rate: u32, now: Instant) -> Self {
+        RateLimit {
+            rate,
+            tokens: rate,
+            refilled: now,
+        }
+    }
+
+    /// Takes a token if there is one.
+    fn take(&mut self, now: Instant) -> bool {
+        let per_token = (Duration::from_secs(1) / self.rate.max(1))
+            .as_nanos()
+            .max(1);
+        let elapsed = now.saturating_duration_since(self.refilled).as_nanos();
+        let new = (elapsed / per_token).min(u128::from(self.rate)) as u32;
+        if new > 0 {
+            self.tokens = (self.tokens + new).min(self.rate);
+            self.refilled = now;
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
     }
 }
 
@@ -219,6 +272,8 @@ pub struct Interface {
     isn: Option<crate::tcp::IsnGenerator>,
     tcp_config: crate::tcp::Config,
     frags: fragment::Reassembler,
+    cookies: Option<crate::tcp::syncookie::SynCookies>,
+    rst_limit: RateLimit,
     dhcp: Option<crate::dhcp::DhcpClient>,
     config_generation: u64,
     config_wakers: Vec<Waker>,
@@ -246,6 +301,8 @@ impl Interface {
             isn: None,
             tcp_config: crate::tcp::Config::default(),
             frags: fragment::Reassembler::default(),
+            cookies: None,
+            rst_limit: RateLimit::new(tcp::RESETS_PER_SEC, now),
             dhcp: None,
             config_generation: 0,
             config_wakers: Vec::new(),

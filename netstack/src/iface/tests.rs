@@ -12,6 +12,7 @@ use super::*;
 
 mod dhcp;
 mod fragments;
+mod syn_flood;
 use crate::phy::{SimLink, SimLinkConfig};
 
 const US_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
