@@ -1,9 +1,15 @@
 //! The network in one call: [`start`] finds the platform's NIC (virtio-net on x86_64 images, a
-//! TAP device on the hosted platform), configures IPv4 from the command line
-//! (`ip=ADDR/PREFIX gw=ADDR`), spawns the stack's task and returns the handle that sockets
-//! ([`UdpSocket`], [`TcpListener`], [`TcpStream`]) are made from.
+//! TAP device on the hosted platform), configures IPv4, spawns the stack's task and returns the
+//! handle that sockets ([`UdpSocket`], [`TcpListener`], [`TcpStream`]) are made from.
+//!
+//! The address: `ip=ADDR/PREFIX` (and `gw=ADDR`) on the command line configures it statically;
+//! without `ip=`, or with `ip=dhcp`, DHCP does (QEMU's user networking answers with
+//! 10.0.2.15/24). [`start`] returns at once, the address `0.0.0.0` until the lease is bound;
+//! [`start_bound`] waits for it, up to `dhcp_timeout=SECS` (30 s by default). Leases are logged
+//! as they are bound, renewed and lost.
 
 use core::fmt;
+use core::time::Duration;
 
 use morgana_netstack::iface::{ConfigError, Stack, StackHandle, parse_cmdline};
 
@@ -16,8 +22,8 @@ pub use morgana_netstack::wire::Ipv4Address;
 /// Why the network could not start.
 #[derive(Debug)]
 pub enum NetError {
-    /// The command line has no `ip=ADDR/PREFIX`.
-    NoConfig,
+    /// DHCP bound no lease in time.
+    DhcpTimeout(Duration),
     /// The command line's IPv4 configuration is wrong.
     Config(ConfigError),
     /// No usable network device (what the platform said).
@@ -27,8 +33,11 @@ pub enum NetError {
 impl fmt::Display for NetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NetError::NoConfig => f.write_str(
-                "no IPv4 configuration: put ip=ADDR/PREFIX (and gw=ADDR) on the command line",
+            NetError::DhcpTimeout(t) => write!(
+                f,
+                "DHCP: no lease after {} s (no DHCP server? put ip=ADDR/PREFIX gw=ADDR on the \
+                 command line for a static address)",
+                t.as_secs()
             ),
             NetError::Config(e) => write!(f, "IPv4 configuration: {e}"),
             NetError::Device(e) => write!(f, "network device: {e}"),
@@ -36,23 +45,32 @@ impl fmt::Display for NetError {
     }
 }
 
-/// Starts the network stack on the platform's NIC. Call once, inside the appliance.
+/// How long [`start_bound`] waits for a lease unless `dhcp_timeout=SECS` says otherwise.
+pub const DHCP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Starts the network stack on the platform's NIC. Call once, inside the appliance. With DHCP
+/// the address is `0.0.0.0` until a lease is bound; [`start_bound`] waits for one.
 pub fn start(env: &Env) -> Result<StackHandle, NetError> {
-    let config = parse_cmdline(env.cmdline())
-        .map_err(NetError::Config)?
-        .ok_or(NetError::NoConfig)?;
+    let config = parse_cmdline(env.cmdline()).map_err(NetError::Config)?;
     let mut seed = [0u8; 8];
-    let _ = env.entropy(&mut seed); // only a MAC address hangs on it
-    let device = device(env, u64::from_le_bytes(seed))?;
+    let _ = env.entropy(&mut seed); // a MAC address and DHCP's transaction ids hang on it
+    let seed = u64::from_le_bytes(seed);
+    let device = device(env, seed)?;
     // TCP's initial sequence numbers (RFC 6528) hang on a secret: without entropy there is
     // no TCP, rather than guessable sequence numbers.
     let mut secret = [0u8; 16];
-    let stack = match env.entropy(&mut secret) {
-        Ok(()) => Stack::with_isn_secret(device, config, secret, env.now()),
+    let secret = match env.entropy(&mut secret) {
+        Ok(()) => Some(secret),
         Err(e) => {
             log::warn!("no TCP: {e}");
-            Stack::new(device, config, env.now())
+            None
         }
+    };
+    let now = env.now();
+    let stack = match (config, secret) {
+        (Some(config), Some(secret)) => Stack::with_isn_secret(device, config, secret, now),
+        (Some(config), None) => Stack::new(device, config, now),
+        (None, secret) => Stack::with_dhcp(device, secret, seed.rotate_left(17) ^ 0x6468_6370, now),
     };
     let handle = stack.handle();
     morgana_executor::spawn(async move {
@@ -60,7 +78,53 @@ pub fn start(env: &Env) -> Result<StackHandle, NetError> {
         let _ = stack.run().await;
     })
     .detach();
+    if config.is_none() {
+        log::info!("net: no ip= on the command line, asking DHCP");
+        morgana_executor::spawn(log_leases(handle.clone())).detach();
+    }
     Ok(handle)
+}
+
+/// [`start`], then waits until the stack has an address: at once with a static one, until the
+/// DHCP lease is bound otherwise, for at most `dhcp_timeout=SECS` (default [`DHCP_TIMEOUT`]).
+pub async fn start_bound(env: &Env) -> Result<StackHandle, NetError> {
+    let handle = start(env)?;
+    if handle.address().is_unspecified() {
+        let limit = env
+            .arg("dhcp_timeout")
+            .and_then(|s| s.parse().ok())
+            .map_or(DHCP_TIMEOUT, Duration::from_secs);
+        morgana_executor::timeout(limit, handle.wait_for_lease())
+            .await
+            .map_err(|_| NetError::DhcpTimeout(limit))?;
+    }
+    Ok(handle)
+}
+
+/// Logs every lease bound or renewed, and every loss, for as long as the stack runs.
+async fn log_leases(handle: StackHandle) {
+    let mut generation = handle.config_generation();
+    loop {
+        generation = handle.config_changed(generation).await;
+        match handle.lease() {
+            Some(l) => {
+                let c = handle.config();
+                let lease = l.duration.map_or_else(
+                    || "an infinite lease".into(),
+                    |d| alloc::format!("{} s", d.as_secs()),
+                );
+                log::info!(
+                    "net: DHCP lease {}/{} gateway {:?} dns {:?} from {} for {lease}",
+                    c.address,
+                    c.prefix_len,
+                    c.gateway,
+                    l.dns_servers[0],
+                    l.server
+                );
+            }
+            None => log::warn!("net: DHCP lease lost, address dropped; asking again"),
+        }
+    }
 }
 
 #[cfg(all(target_os = "none", target_arch = "x86_64"))]

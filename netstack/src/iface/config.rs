@@ -82,14 +82,20 @@ fn parse_addr(s: &str) -> Result<Ipv4Address, ConfigError> {
 }
 
 /// Reads `ip=ADDR/PREFIX` and `gw=ADDR` among the whitespace-separated words of a kernel command
-/// line; other words are ignored. `Ok(None)` when there is no `ip=` (the caller may use DHCP).
+/// line; other words are ignored. `Ok(None)` when there is no `ip=`, or `ip=dhcp`: the caller
+/// then uses DHCP.
 pub fn parse_cmdline(cmdline: &str) -> Result<Option<Ipv4Config>, ConfigError> {
     let mut ip = None;
     let mut gw = None;
+    let mut dhcp = false;
     for word in cmdline.split_ascii_whitespace() {
         if let Some(v) = word.strip_prefix("ip=") {
-            if ip.is_some() {
+            if ip.is_some() || dhcp {
                 return Err(ConfigError::Duplicate);
+            }
+            if v == "dhcp" {
+                dhcp = true;
+                continue;
             }
             let (addr, prefix) = v.split_once('/').ok_or(ConfigError::MissingPrefix)?;
             let address = parse_addr(addr)?;
@@ -155,6 +161,7 @@ mod tests {
     fn no_ip_word_is_none() {
         assert_eq!(parse_cmdline(""), Ok(None));
         assert_eq!(parse_cmdline("console=hvc0 ipx=1"), Ok(None));
+        assert_eq!(parse_cmdline("ip=dhcp quiet"), Ok(None));
     }
 
     #[test]
@@ -173,6 +180,8 @@ mod tests {
             ("ip=10.0.2.15/24 gw=x", BadAddress),
             ("gw=10.0.2.2", GatewayWithoutAddress),
             ("ip=10.0.2.15/24 ip=10.0.2.16/24", Duplicate),
+            ("ip=dhcp ip=10.0.2.16/24", Duplicate),
+            ("ip=dhcp gw=10.0.2.2", GatewayWithoutAddress),
             ("ip=10.0.2.15/24 gw=10.0.2.2 gw=10.0.2.2", Duplicate),
             ("ip=/24", BadAddress),
             ("ip=\u{e9}\u{e9}/\u{e9}", BadAddress),

@@ -8,12 +8,28 @@
 //! [`NetDevice`](morgana_drivers::net::NetDevice), and [`UdpSocket`] the async socket handle.
 //!
 //! TCP: [`tcp`] demultiplexes segments to the connection table and sends what connections
-//! emit; [`TcpListener`] and [`TcpStream`] are the async handles.
+//! emit; [`TcpListener`] and [`TcpStream`] are the async handles. A listener whose backlog is
+//! full of half-open connections answers further SYNs with SYN cookies
+//! ([`crate::tcp::syncookie`]) and keeps no state for them; RSTs for segments nobody wants are
+//! rate-limited to [`tcp::RESETS_PER_SEC`], ICMP errors to [`ICMP_ERRORS_PER_SEC`], each
+//! suppression counted.
 //!
-//! Not yet: IPv4 reassembly (fragments are dropped and counted), IP options on output, checksum offload (everything is verified and computed in software).
+//! DHCP: [`Stack::with_dhcp`] (or [`Interface::enable_dhcp`]) starts without an address; the
+//! [`crate::dhcp`] client's replies are taken on UDP port 68 even then, and its leases set and
+//! clear the configuration ([`StackHandle::wait_for_lease`]).
+//!
+//! IPv4 fragments for us are reassembled by [`fragment::Reassembler`] (bounded in datagrams,
+//! bytes and time; overlaps with different bytes drop the datagram) and the whole datagram is
+//! dispatched like any other.
+//!
+//! Not yet: fragmentation on output (a datagram larger than the MTU is refused with
+//! [`SendError::TooLarge`]), IP options on output, checksum offload (everything is verified and
+//! computed in software).
 
 pub mod arp;
 pub mod config;
+mod dhcp;
+pub mod fragment;
 mod stack;
 pub mod tcp;
 mod tcp_socket;
@@ -74,8 +90,27 @@ pub struct Counters {
     pub rx_unsupported: u64,
     /// IPv4 packets for another address, or from a non-unicast source.
     pub rx_ip_not_for_us: u64,
-    /// IPv4 fragments (dropped: no reassembly yet).
+    /// IPv4 fragments received (for us, header valid), whatever became of them.
     pub rx_fragments: u64,
+    /// Datagrams reassembled from fragments and delivered.
+    pub frag_reassembled: u64,
+    /// Datagrams in progress dropped because their fragments did not all arrive in time.
+    pub frag_timeout: u64,
+    /// Datagrams dropped for an overlap with different bytes, or two different total lengths.
+    pub frag_overlap: u64,
+    /// Fragments repeating bytes already held (ignored).
+    pub frag_duplicate: u64,
+    /// Fragments that were empty, not a multiple of 8 bytes before the last, or past the end;
+    /// their datagram is dropped.
+    pub frag_malformed: u64,
+    /// Datagrams dropped for exceeding 65,535 bytes.
+    pub frag_too_big: u64,
+    /// Datagrams dropped for holding too many disjoint pieces.
+    pub frag_too_many_pieces: u64,
+    /// Datagrams in progress evicted (oldest first) to make room within the bounds.
+    pub frag_evicted: u64,
+    /// Fragments of protocols the stack does not speak (not reassembled).
+    pub frag_unsupported: u64,
     /// UDP datagrams delivered to a socket.
     pub udp_delivered: u64,
     /// UDP datagrams for a port nobody bound.
@@ -106,8 +141,29 @@ pub struct Counters {
     pub tcp_tx_failed: u64,
     /// RSTs sent for segments no connection or listener wanted.
     pub tcp_resets_sent: u64,
-    /// SYNs dropped because the listener's backlog was full.
+    /// SYNs dropped because the listener's backlog held `backlog` unaccepted connections (or
+    /// a cookie's ACK came then).
     pub tcp_syn_dropped: u64,
+    /// SYN-ACKs sent with a SYN cookie (the half-open backlog was full).
+    pub tcp_syncookies_sent: u64,
+    /// Connections made from a valid returning cookie.
+    pub tcp_syncookies_ok: u64,
+    /// ACKs to a listener in cookie mode whose cookie was stale or forged (answered by a RST).
+    pub tcp_syncookies_failed: u64,
+    /// RSTs not sent because of the rate limit.
+    pub tcp_resets_rate_limited: u64,
+    /// DHCP messages sent.
+    pub dhcp_tx: u64,
+    /// DHCP messages that could not be sent (no route to the server, queue full).
+    pub dhcp_tx_failed: u64,
+    /// DHCP replies the client took.
+    pub dhcp_rx: u64,
+    /// DHCP replies the client ignored (another transaction, unexpected, invalid).
+    pub dhcp_ignored: u64,
+    /// Leases bound or renewed.
+    pub dhcp_leases: u64,
+    /// Leases lost (NAK, expiry): the address was dropped.
+    pub dhcp_lost: u64,
 }
 
 impl Counters {
@@ -117,6 +173,42 @@ impl Counters {
             crate::wire::Error::Checksum => self.rx_checksum += 1,
             _ => self.rx_malformed += 1,
         }
+    }
+}
+
+/// A token bucket: `rate` tokens a second, at most `rate` held (a one-second burst).
+#[derive(Debug, Clone, Copy)]
+struct RateLimit {
+    rate: u32,
+    tokens: u32,
+    refilled: Instant,
+}
+
+impl RateLimit {
+    fn new(rate: u32, now: Instant) -> Self {
+        RateLimit {
+            rate,
+            tokens: rate,
+            refilled: now,
+        }
+    }
+
+    /// Takes a token if there is one.
+    fn take(&mut self, now: Instant) -> bool {
+        let per_token = (Duration::from_secs(1) / self.rate.max(1))
+            .as_nanos()
+            .max(1);
+        let elapsed = now.saturating_duration_since(self.refilled).as_nanos();
+        let new = (elapsed / per_token).min(u128::from(self.rate)) as u32;
+        if new > 0 {
+            self.tokens = (self.tokens + new).min(self.rate);
+            self.refilled = now;
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
     }
 }
 
@@ -181,6 +273,12 @@ pub struct Interface {
     tcp: TcpTable,
     isn: Option<crate::tcp::IsnGenerator>,
     tcp_config: crate::tcp::Config,
+    frags: fragment::Reassembler,
+    cookies: Option<crate::tcp::syncookie::SynCookies>,
+    rst_limit: RateLimit,
+    dhcp: Option<crate::dhcp::DhcpClient>,
+    config_generation: u64,
+    config_wakers: Vec<Waker>,
 }
 
 impl Interface {
@@ -205,6 +303,12 @@ impl Interface {
             tcp: TcpTable::default(),
             isn: None,
             tcp_config: crate::tcp::Config::default(),
+            frags: fragment::Reassembler::default(),
+            cookies: None,
+            rst_limit: RateLimit::new(tcp::RESETS_PER_SEC, now),
+            dhcp: None,
+            config_generation: 0,
+            config_wakers: Vec::new(),
         }
     }
 
@@ -266,21 +370,33 @@ impl Interface {
     /// Sends due ARP retries and gives up on unanswered ones; sends what TCP connections
     /// have to send (after input, user calls or timers) and wakes their sockets.
     pub fn poll(&mut self, now: Instant) {
+        self.poll_dhcp(now);
         let mut requests = Vec::new();
         let dropped = self.arp.poll(now, &mut requests);
         self.counters.arp_dropped += dropped as u64;
         for ip in requests {
             self.send_arp_request(ip);
         }
+        self.frags.poll(now, &mut self.counters);
         self.dispatch_tcp(now);
     }
 
     /// When [`Interface::poll`] next has work.
     pub fn poll_at(&self) -> Option<Instant> {
-        match (self.arp.poll_at(), self.tcp_poll_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.arp.poll_at(),
+            self.tcp_poll_at(),
+            self.frags.poll_at(),
+            self.dhcp_poll_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The IPv4 reassembler (datagrams in progress).
+    pub fn reassembler(&self) -> &fragment::Reassembler {
+        &self.frags
     }
 
     // ----- receive -----
@@ -347,7 +463,8 @@ impl Interface {
                 return;
             }
         };
-        let for_us = repr.target_protocol_addr == self.config.address;
+        let for_us = repr.target_protocol_addr == self.config.address
+            && !self.config.address.is_unspecified();
         let sender = repr.source_protocol_addr;
         if sender.is_unicast()
             && repr.source_hardware_addr.is_unicast()
@@ -391,19 +508,59 @@ impl Interface {
             }
         };
         let broadcast = self.config.is_broadcast(ip.dst_addr);
-        if (ip.dst_addr != self.config.address && !broadcast) || !ip.src_addr.is_unicast() {
+        let for_us = ip.dst_addr == self.config.address && !ip.dst_addr.is_unspecified();
+        let dhcp_reply = ip.protocol == IpProtocol::Udp
+            && !ip.is_fragment()
+            && self.awaiting_dhcp_reply(packet.payload());
+        // RFC 1122 §3.2.1.3: 0.0.0.0 is a source only while a host configures itself, which
+        // is a UDP broadcast (a DHCP client's, for a server on this stack).
+        let source_ok = ip.src_addr.is_unicast()
+            || (ip.src_addr.is_unspecified() && broadcast && ip.protocol == IpProtocol::Udp);
+        if (!for_us && !broadcast && !dhcp_reply) || !source_ok {
             self.counters.rx_ip_not_for_us += 1;
             return;
         }
         if ip.is_fragment() {
             self.counters.rx_fragments += 1;
+            if !fragment::wanted(ip.protocol) {
+                self.counters.frag_unsupported += 1;
+                return;
+            }
+            if let Some(whole) = self.frags.insert(now, &packet, &ip, &mut self.counters) {
+                self.process_reassembled(now, &whole);
+            }
             return;
         }
-        let payload = packet.payload();
+        self.dispatch_ipv4(now, &ip, broadcast, bytes, packet.payload());
+    }
+
+    /// A datagram the reassembler put together: its header was checked fragment by fragment
+    /// and its checksum rewritten, so it parses.
+    fn process_reassembled(&mut self, now: Instant, bytes: &[u8]) {
+        let Ok(packet) = Ipv4Packet::new_checked(bytes) else {
+            self.counters.rx_malformed += 1;
+            return;
+        };
+        let Ok(ip) = Ipv4Repr::parse(&packet, &ChecksumCaps::SOFTWARE) else {
+            self.counters.rx_malformed += 1;
+            return;
+        };
+        let broadcast = self.config.is_broadcast(ip.dst_addr);
+        self.dispatch_ipv4(now, &ip, broadcast, bytes, packet.payload());
+    }
+
+    fn dispatch_ipv4(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        broadcast: bool,
+        bytes: &[u8],
+        payload: &[u8],
+    ) {
         match ip.protocol {
-            IpProtocol::Icmp => self.process_icmp(now, &ip, broadcast, payload),
-            IpProtocol::Udp => self.process_udp(now, &ip, broadcast, bytes, payload),
-            IpProtocol::Tcp => self.process_tcp(now, &ip, broadcast, payload),
+            IpProtocol::Icmp => self.process_icmp(now, ip, broadcast, payload),
+            IpProtocol::Udp => self.process_udp(now, ip, broadcast, bytes, payload),
+            IpProtocol::Tcp => self.process_tcp(now, ip, broadcast, payload),
             _ => self.counters.rx_unsupported += 1,
         }
     }
@@ -469,6 +626,9 @@ impl Interface {
                 return;
             }
         };
+        if self.process_dhcp(now, repr.src_port, repr.dst_port, repr.payload) {
+            return;
+        }
         let from: Endpoint = (ip.src_addr, repr.src_port);
         match self
             .udp
@@ -590,6 +750,11 @@ impl Interface {
     ) -> Result<(), SendError> {
         if dst.is_unspecified() || dst.is_multicast() {
             return Err(SendError::BadDestination);
+        }
+        // Without an address (DHCP at work) only broadcasts go out, from 0.0.0.0.
+        if self.config.address.is_unspecified() && !dst.is_broadcast() {
+            self.counters.tx_no_route += 1;
+            return Err(SendError::NoRoute);
         }
         let ip_len = Ipv4Packet::<&[u8]>::MIN_HEADER_LEN + payload_len;
         if ip_len > self.mtu || ip_len > usize::from(u16::MAX) {

@@ -62,6 +62,16 @@ impl<D: NetDevice> Stack<D> {
         Self::build(device, config, Some(isn_secret), now)
     }
 
+    /// A stack that gets its address by DHCP ([`crate::dhcp`]); TCP as with
+    /// [`Stack::with_isn_secret`] when `isn_secret` is given. `seed` (platform entropy) draws
+    /// DHCP's transaction ids and jitter. Until a lease is bound the address is `0.0.0.0`; see
+    /// [`StackHandle::wait_for_lease`].
+    pub fn with_dhcp(device: D, isn_secret: Option<[u8; 16]>, seed: u64, now: Instant) -> Self {
+        let stack = Self::build(device, Ipv4Config::UNCONFIGURED, isn_secret, now);
+        stack.shared.borrow_mut().iface.enable_dhcp(seed, now);
+        stack
+    }
+
     fn build(device: D, config: Ipv4Config, secret: Option<[u8; 16]>, now: Instant) -> Self {
         let mac = EthernetAddress(device.hardware_address());
         let caps = device.capabilities();
@@ -173,6 +183,51 @@ impl StackHandle {
     /// Our IPv4 address.
     pub fn address(&self) -> Ipv4Address {
         self.shared.borrow().iface.config().address
+    }
+
+    /// The DHCP lease held, if the stack uses DHCP and has one.
+    pub fn lease(&self) -> Option<crate::dhcp::Lease> {
+        self.shared.borrow().iface.lease()
+    }
+
+    /// The interface's IPv4 configuration now.
+    pub fn config(&self) -> Ipv4Config {
+        *self.shared.borrow().iface.config()
+    }
+
+    /// The configuration's generation, bumped at every change (lease bound, renewed, lost).
+    pub fn config_generation(&self) -> u64 {
+        self.shared.borrow().iface.config_generation()
+    }
+
+    /// Waits until the configuration changes after generation `seen` (see
+    /// [`StackHandle::config_generation`]) and returns the new generation.
+    pub async fn config_changed(&self, seen: u64) -> u64 {
+        poll_fn(|cx| {
+            let mut s = self.shared.borrow_mut();
+            let now = s.iface.config_generation();
+            if now != seen {
+                return Poll::Ready(now);
+            }
+            s.iface.register_config_waker(cx.waker());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Waits until a DHCP lease is bound (at once if one is); wrap it in a timeout. Never
+    /// resolves on a stack without DHCP.
+    pub async fn wait_for_lease(&self) -> crate::dhcp::Lease {
+        loop {
+            let seen = {
+                let s = self.shared.borrow();
+                if let Some(l) = s.iface.lease() {
+                    return l;
+                }
+                s.iface.config_generation()
+            };
+            self.config_changed(seen).await;
+        }
     }
 
     /// Runs `f` on the interface, then wakes the driver (for output `f` may have queued).

@@ -15,9 +15,13 @@ use core::time::Duration;
 use morgana_executor::Instant;
 
 use super::{Interface, SendError};
+use crate::tcp::syncookie::{self, SynCookies};
 use crate::tcp::{self, IsnGenerator, Segment, State, Tcb, TcpError};
 use crate::udp::Endpoint;
 use crate::wire::{IpProtocol, Ipv4Address, Ipv4Repr, TcpPacket, TcpRepr};
+
+/// Resets sent per second at most for segments nobody wanted (a token bucket of this size).
+pub const RESETS_PER_SEC: u32 = 100;
 
 /// Half-open plus not yet accepted connections a listener keeps by default.
 pub const DEFAULT_BACKLOG: usize = 16;
@@ -119,6 +123,9 @@ struct Listener {
     backlog: usize,
     pending: VecDeque<ConnId>,
     acceptor: Option<Waker>,
+    /// When this listener last answered with a SYN cookie: returning ACKs are checked for
+    /// cookies only for two cookie ticks after that.
+    cookies_sent: Option<Instant>,
 }
 
 /// The TCP connections and listeners of an interface.
@@ -158,6 +165,18 @@ impl TcpTable {
         id
     }
 
+    /// Established connections in `l`'s backlog, waiting for accept.
+    fn unaccepted(&self, l: &Listener) -> usize {
+        l.pending
+            .iter()
+            .filter(|id| {
+                self.conns
+                    .get(id)
+                    .is_some_and(|c| c.tcb.state() != State::SynReceived)
+            })
+            .count()
+    }
+
     /// Connections in the table (including closed ones a socket still holds).
     pub fn len(&self) -> usize {
         self.conns.len()
@@ -174,6 +193,7 @@ impl Interface {
     /// platform's entropy.
     pub fn set_isn_secret(&mut self, secret: [u8; 16]) {
         self.isn = Some(IsnGenerator::new(secret));
+        self.cookies = Some(SynCookies::new(secret));
     }
 
     /// The settings of connections opened from now on (the MTU is the interface's).
@@ -194,7 +214,9 @@ impl Interface {
     }
 
     /// Listens on `port`, keeping at most `backlog` (at least one) half-open or unaccepted
-    /// connections; further SYNs are dropped.
+    /// connections. When half-open ones fill it, further SYNs are answered with SYN cookies
+    /// (stateless; connections completed that way lose window scaling, SACK and timestamps);
+    /// when established but unaccepted ones reach `backlog`, further SYNs are dropped.
     pub fn tcp_listen(&mut self, port: u16, backlog: usize) -> Result<(), TcpBindError> {
         if port == 0 {
             return Err(TcpBindError::Unaddressable);
@@ -211,6 +233,7 @@ impl Interface {
                 backlog: backlog.max(1),
                 pending: VecDeque::new(),
                 acceptor: None,
+                cookies_sent: None,
             },
         );
         Ok(())
@@ -372,14 +395,26 @@ impl Interface {
         let is_syn = repr.flags.contains(crate::wire::TcpFlags::SYN)
             && !repr.flags.contains(crate::wire::TcpFlags::RST)
             && repr.ack_number.is_none();
+        let local = tcp::Endpoint::new(self.config.address, repr.dst_port);
+        let remote = tcp::Endpoint::new(ip.src_addr, repr.src_port);
+        let is_ack = repr.ack_number.is_some()
+            && !repr.flags.contains(crate::wire::TcpFlags::SYN)
+            && !repr.flags.contains(crate::wire::TcpFlags::RST);
+        if is_ack && self.accept_cookie(now, local, remote, &repr) {
+            return;
+        }
         if is_syn {
             if let (Some(l), Some(isn)) = (self.tcp.listeners.get(&repr.dst_port), &self.isn) {
-                if l.pending.len() >= l.backlog {
+                let established = self.tcp.unaccepted(l);
+                if established >= l.backlog {
+                    // The application is not accepting: no cookie would help.
                     self.counters.tcp_syn_dropped += 1;
                     return;
                 }
-                let local = tcp::Endpoint::new(self.config.address, repr.dst_port);
-                let remote = tcp::Endpoint::new(ip.src_addr, repr.src_port);
+                if l.pending.len() >= l.backlog {
+                    self.send_cookie(now, local, remote, &repr);
+                    return;
+                }
                 let isn = isn.isn(local, remote, now);
                 let config = self.new_tcp_config();
                 if let Ok(tcb) = Tcb::accept(local, remote, &repr, isn, now, config) {
@@ -392,6 +427,10 @@ impl Interface {
             }
         }
         if let Some(rst) = Segment::reset_for(&repr) {
+            if !self.rst_limit.take(now) {
+                self.counters.tcp_resets_rate_limited += 1;
+                return;
+            }
             if self.emit_tcp(now, ip.src_addr, &rst, (&[], &[])).is_ok() {
                 self.counters.tcp_resets_sent += 1;
             }
@@ -416,6 +455,80 @@ impl Interface {
             }
         }
         self.tcp = table;
+    }
+
+    /// Answers a SYN with a cookie SYN-ACK and keeps nothing.
+    fn send_cookie(
+        &mut self,
+        now: Instant,
+        local: tcp::Endpoint,
+        remote: tcp::Endpoint,
+        syn: &TcpRepr<'_>,
+    ) {
+        let Some(cookies) = &self.cookies else {
+            return;
+        };
+        let (isn, _) = cookies.make(local, remote, syn.seq_number, syn.max_seg_size, now);
+        let our_mss = u16::try_from(self.mtu.saturating_sub(40)).unwrap_or(u16::MAX);
+        let window = self.tcp_config.recv_buffer.min(usize::from(u16::MAX)) as u16;
+        let seg = Segment {
+            src_port: local.port,
+            dst_port: remote.port,
+            seq_number: isn,
+            ack_number: Some(syn.seq_number + 1u32),
+            flags: crate::wire::TcpFlags::SYN,
+            window_len: window,
+            max_seg_size: Some(our_mss),
+            window_scale: None,
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload_len: 0,
+        };
+        if let Some(l) = self.tcp.listeners.get_mut(&local.port) {
+            l.cookies_sent = Some(now);
+        }
+        if self.emit_tcp(now, remote.addr, &seg, (&[], &[])).is_ok() {
+            self.counters.tcp_syncookies_sent += 1;
+        }
+    }
+
+    /// An ACK for a listener that recently sent cookies: if it returns a valid cookie, the
+    /// connection is made (and takes the ACK); `false` when it is not a cookie's ACK to take.
+    fn accept_cookie(
+        &mut self,
+        now: Instant,
+        local: tcp::Endpoint,
+        remote: tcp::Endpoint,
+        ack: &TcpRepr<'_>,
+    ) -> bool {
+        let (Some(cookies), Some(l)) = (&self.cookies, self.tcp.listeners.get(&local.port)) else {
+            return false;
+        };
+        let recent = |t: Instant| now.saturating_duration_since(t) < syncookie::TICK * 2;
+        if l.cookies_sent.is_none_or(|t| !recent(t)) {
+            return false;
+        }
+        let Some(ack_number) = ack.ack_number else {
+            return false;
+        };
+        let Some(mss) = cookies.check(local, remote, ack.seq_number, ack_number, now) else {
+            self.counters.tcp_syncookies_failed += 1;
+            return false;
+        };
+        if self.tcp.unaccepted(l) >= l.backlog {
+            self.counters.tcp_syn_dropped += 1;
+            return true;
+        }
+        let config = self.new_tcp_config();
+        let mut tcb = Tcb::from_cookie(local, remote, ack, ack_number - 1u32, mss, now, config);
+        let _ = tcb.on_segment(now, ack);
+        let id = self.tcp.insert(tcb, Some(local.port));
+        if let Some(l) = self.tcp.listeners.get_mut(&local.port) {
+            l.pending.push_back(id);
+        }
+        self.counters.tcp_syncookies_ok += 1;
+        true
     }
 
     fn emit_tcp(

@@ -9,6 +9,10 @@ use morgana_executor::sim::SimPlatform;
 use morgana_executor::{Executor, Instant, spawn, timeout};
 
 use super::*;
+
+mod dhcp;
+mod fragments;
+mod syn_flood;
 use crate::phy::{SimLink, SimLinkConfig};
 
 const US_MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);

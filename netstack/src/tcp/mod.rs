@@ -43,6 +43,7 @@ mod output;
 pub mod reassembly;
 pub mod rto;
 pub mod state;
+pub mod syncookie;
 mod tcb;
 pub mod timers;
 

@@ -865,3 +865,49 @@ impl Tcb {
         self.tx.slices(offset as usize, seg.payload_len)
     }
 }
+
+impl Tcb {
+    /// A connection completed by a SYN cookie ([`super::syncookie`]): `ack` is the ACK that
+    /// returned our cookie `iss`, `mss` what the cookie carried. It starts ESTABLISHED, with no
+    /// window scaling, SACK or timestamps (the cookie's SYN-ACK offered none); pass `ack` to
+    /// [`Tcb::on_segment`] next for the data and window it carries.
+    pub fn from_cookie(
+        local: Endpoint,
+        remote: Endpoint,
+        ack: &TcpRepr<'_>,
+        iss: SeqNumber,
+        mss: u16,
+        now: Instant,
+        config: Config,
+    ) -> Tcb {
+        let mut tcb = Tcb::new(local, remote, iss, now, config);
+        tcb.offer.window_shift = None;
+        tcb.offer.timestamps = false;
+        tcb.offer.sack = false;
+        tcb.opts = Negotiated {
+            send_mss: mss.max(64),
+            send_shift: 0,
+            recv_shift: 0,
+            timestamps: false,
+            sack: false,
+        };
+        tcb.state = State::Established;
+        tcb.irs = ack.seq_number - 1u32;
+        tcb.rcv_nxt = ack.seq_number;
+        // The cookie's SYN-ACK advertised this window (unscaled).
+        let window = tcb.config.recv_buffer.min(usize::from(u16::MAX)) as u32;
+        tcb.rcv_adv = tcb.rcv_nxt + window;
+        tcb.last_ack_sent = tcb.rcv_nxt;
+        tcb.snd_una = iss + 1;
+        tcb.snd_nxt = iss + 1;
+        tcb.snd_max = iss + 1;
+        tcb.snd_wnd = usize::from(ack.window_len);
+        tcb.max_snd_wnd = tcb.snd_wnd;
+        tcb.snd_wl1 = ack.seq_number;
+        tcb.snd_wl2 = iss + 1;
+        tcb.cc = match tcb.config.congestion {
+            CongestionAlgorithm::NewReno => Box::new(NewReno::new(tcb.smss())),
+        };
+        tcb
+    }
+}

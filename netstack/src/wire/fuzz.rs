@@ -13,9 +13,9 @@
 use core::fmt::{self, Write};
 
 use super::{
-    ArpPacket, ArpRepr, ChecksumCaps, EtherType, EthernetFrame, EthernetRepr, Icmpv4Packet,
-    Icmpv4Repr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpOptions, TcpPacket, TcpRepr,
-    UdpPacket, UdpRepr,
+    ArpPacket, ArpRepr, ChecksumCaps, DhcpPacket, DhcpRepr, EtherType, EthernetFrame, EthernetRepr,
+    Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpOptions, TcpPacket,
+    TcpRepr, UdpPacket, UdpRepr,
 };
 
 /// The largest packet re-emitted; longer ones are only parsed. libFuzzer's inputs are 4096 bytes
@@ -320,6 +320,35 @@ fn tcp_between(src: Ipv4Address, dst: Ipv4Address, data: &[u8]) {
             Ok(expected)
         );
     }
+}
+
+/// A DHCP message (the UDP payload): the view's accessors, the option walk, the parse; what
+/// parses is emitted and must parse back equal.
+pub fn dhcp(data: &[u8]) {
+    use super::dhcp::DhcpOptions;
+    let Ok(packet) = DhcpPacket::new_checked(data) else {
+        return;
+    };
+    let _ = (packet.op(), packet.hops(), packet.secs(), packet.flags());
+    let _ = (packet.client_ip(), packet.your_ip(), packet.server_ip());
+    let _ = (packet.relay_agent_ip(), packet.client_hardware_address());
+    let _ = (packet.transaction_id(), packet.magic());
+    for option in DhcpOptions::new(packet.options()) {
+        if option.is_err() {
+            break;
+        }
+    }
+    let Ok(repr) = DhcpRepr::parse(&packet) else {
+        return;
+    };
+    format(&repr);
+    let mut out = [0u8; 1024];
+    let len = repr.buffer_len();
+    assert!(len <= out.len(), "a DHCP message emits at most 1 KiB");
+    repr.emit(&mut DhcpPacket::new_unchecked(&mut out[..]));
+    let back = DhcpRepr::parse(&DhcpPacket::new_checked(&out[..len]).expect("emitted"))
+        .expect("an emitted DHCP message parses");
+    assert_eq!(back, repr, "a DHCP message parses back as emitted");
 }
 
 /// A fuzz target's body.

@@ -1,4 +1,5 @@
-//! Bytes on the wire: parse and emit of every header the stack speaks, with no allocation.
+//! Bytes on the wire: parse and emit of every header the stack speaks (Ethernet, ARP, IPv4, ICMP,
+//! UDP, TCP with its options, DHCP), with no allocation.
 //!
 //! Each format is a *view* plus a *value*:
 //!
@@ -21,10 +22,12 @@
 //! seeded pseudo-random inputs.
 //!
 //! What is not here: IPv4 fragment reassembly (the packet view exposes the fragment fields for
-//! it), IPv6, and the policies of the layers above (which addresses to accept, what to answer).
+//! it; the interface's `iface::fragment` does it), IPv6, and the policies of the layers above
+//! (which addresses to accept, what to answer).
 
 mod arp;
 pub mod checksum;
+pub mod dhcp;
 mod ethernet;
 pub mod fuzz;
 mod icmp;
@@ -39,6 +42,7 @@ mod tests;
 
 pub use arp::{ArpOperation, ArpPacket, ArpRepr};
 pub use checksum::{Checksum, ChecksumCaps, TxChecksum};
+pub use dhcp::{DhcpMessageType, DhcpPacket, DhcpRepr};
 pub use ethernet::{EtherType, EthernetAddress, EthernetFrame, EthernetRepr};
 pub use icmp::{
     DstUnreachable, Icmpv4Message, Icmpv4Packet, Icmpv4Repr, InvokingDatagram, TimeExceeded,

@@ -70,7 +70,7 @@ fn every_prefix_passes_every_body() {
 }
 
 /// Changes `input` in place the ways a fuzzer would, and returns the length to keep.
-fn mutate(rng: &mut XorShift, input: &mut [u8], len: usize) -> usize {
+pub(super) fn mutate(rng: &mut XorShift, input: &mut [u8], len: usize) -> usize {
     let mut len = len;
     for _ in 0..1 + rng.below(4) {
         if len == 0 {

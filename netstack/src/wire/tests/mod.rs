@@ -4,6 +4,7 @@
 
 mod arp;
 mod checksum;
+mod dhcp;
 mod ethernet;
 mod fuzz;
 mod icmp;
