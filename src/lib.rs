@@ -32,7 +32,7 @@ pub use morgana_executor::{
 };
 pub use morgana_macros::main;
 
-/// The network: `net::start(&env)`, UDP sockets, TCP listeners and streams.
+/// The network: `net::start(&env).await`, UDP sockets, TCP listeners and streams.
 pub mod net {
     pub use morgana_boot::net::*;
 }

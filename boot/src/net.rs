@@ -4,9 +4,9 @@
 //!
 //! The address: `ip=ADDR/PREFIX` (and `gw=ADDR`) on the command line configures it statically;
 //! without `ip=`, or with `ip=dhcp`, DHCP does (QEMU's user networking answers with
-//! 10.0.2.15/24). [`start`] returns at once, the address `0.0.0.0` until the lease is bound;
-//! [`start_bound`] waits for it, up to `dhcp_timeout=SECS` (30 s by default). Leases are logged
-//! as they are bound, renewed and lost.
+//! 10.0.2.15/24). [`start`] waits for the lease, up to `dhcp_timeout=SECS` (30 s by default);
+//! [`start_now`] returns at once, the address `0.0.0.0` until the lease is bound. Leases are
+//! logged as they are bound, renewed and lost.
 
 use core::fmt;
 use core::time::Duration;
@@ -45,12 +45,13 @@ impl fmt::Display for NetError {
     }
 }
 
-/// How long [`start_bound`] waits for a lease unless `dhcp_timeout=SECS` says otherwise.
+/// How long [`start`] waits for a lease unless `dhcp_timeout=SECS` says otherwise.
 pub const DHCP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Starts the network stack on the platform's NIC. Call once, inside the appliance. With DHCP
-/// the address is `0.0.0.0` until a lease is bound; [`start_bound`] waits for one.
-pub fn start(env: &Env) -> Result<StackHandle, NetError> {
+/// Starts the network stack on the platform's NIC and returns at once. Call once, inside the
+/// appliance. With DHCP the address is `0.0.0.0` until a lease is bound; [`start`] waits for
+/// one.
+pub fn start_now(env: &Env) -> Result<StackHandle, NetError> {
     let config = parse_cmdline(env.cmdline()).map_err(NetError::Config)?;
     let mut seed = [0u8; 8];
     let _ = env.entropy(&mut seed); // a MAC address and DHCP's transaction ids hang on it
@@ -79,16 +80,18 @@ pub fn start(env: &Env) -> Result<StackHandle, NetError> {
     })
     .detach();
     if config.is_none() {
-        log::info!("net: no ip= on the command line, asking DHCP");
+        log::info!("net: asking DHCP for an address");
         morgana_executor::spawn(log_leases(handle.clone())).detach();
     }
     Ok(handle)
 }
 
-/// [`start`], then waits until the stack has an address: at once with a static one, until the
-/// DHCP lease is bound otherwise, for at most `dhcp_timeout=SECS` (default [`DHCP_TIMEOUT`]).
-pub async fn start_bound(env: &Env) -> Result<StackHandle, NetError> {
-    let handle = start(env)?;
+/// Starts the network stack on the platform's NIC and waits until it has an address: at once
+/// with a static one, until the DHCP lease is bound otherwise, for at most `dhcp_timeout=SECS`
+/// (default [`DHCP_TIMEOUT`]). Call once, inside the appliance:
+/// `let stack = morgana::net::start(&env).await?;`.
+pub async fn start(env: &Env) -> Result<StackHandle, NetError> {
+    let handle = start_now(env)?;
     if handle.address().is_unspecified() {
         let limit = env
             .arg("dhcp_timeout")

@@ -9,7 +9,7 @@ use morgana::prelude::*;
 
 #[morgana::main]
 async fn main(env: Env) -> Result<(), String> {
-    let stack = net::start(&env).map_err(|e| e.to_string())?;
+    let stack = net::start(&env).await.map_err(|e| e.to_string())?;
     let socket = UdpSocket::bind(&stack, 7).map_err(|e| e.to_string())?;
     match TcpListener::bind(&stack, 7) {
         Ok(listener) => {

@@ -25,7 +25,7 @@ const MAX_CONNECTIONS: usize = 256;
 
 #[morgana::main]
 async fn main(env: Env) -> Result<(), String> {
-    let stack = net::start(&env).map_err(|e| e.to_string())?;
+    let stack = net::start(&env).await.map_err(|e| e.to_string())?;
     let port: u16 = match env.arg("port") {
         Some(p) => p.parse().map_err(|_| format!("port={p} is not a port"))?,
         None => 80,
