@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use crate::util::{self, Cmd, Error};
 
 /// The cargo-fuzz projects, relative to the workspace root.
-const FUZZ_DIRS: &[&str] = &["netstack/fuzz", "boot/fuzz"];
+const FUZZ_DIRS: &[&str] = &["netstack/fuzz", "boot/fuzz", "services/http/fuzz"];
 /// Seconds per target with `--smoke`.
 const SMOKE_SECONDS: u64 = 4;
 /// Seconds per target otherwise.
