@@ -42,6 +42,7 @@ pub mod options;
 mod output;
 pub mod reassembly;
 pub mod rto;
+pub mod sack;
 pub mod state;
 mod tcb;
 pub mod timers;
@@ -49,11 +50,11 @@ pub mod timers;
 #[cfg(test)]
 mod tests;
 
-pub use congestion::{Congestion, NewReno};
+pub use congestion::{Congestion, Cubic, NewReno};
 pub use fuzz::fuzz_segment_sequence;
 pub use isn::IsnGenerator;
 pub use state::State;
-pub use tcb::Tcb;
+pub use tcb::{RecoveryStats, Tcb};
 
 use core::fmt;
 use core::time::Duration;
@@ -79,9 +80,11 @@ impl Endpoint {
 /// Which congestion controller a connection uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CongestionAlgorithm {
-    /// RFC 5681 with RFC 6582 recovery.
+    /// RFC 5681's window arithmetic.
     #[default]
     NewReno,
+    /// CUBIC (RFC 9438).
+    Cubic,
 }
 
 /// A connection's settings. `Default` gives sensible values for a unikernel serving the
