@@ -10,7 +10,8 @@
 //!
 //! `modes` says whether `seq` and `ack` are offsets from `RCV.NXT` and `SND.UNA` (so that
 //! most segments land near the window and reach deep into the machine) or raw values, and
-//! whether a timestamp is sent. After each record the machine's invariants must hold and
+//! whether a timestamp is sent, and which SACK blocks the segment carries (about our receive
+//! window, or about what we sent: near `SND.UNA`, below it as a D-SACK). After each record the machine's invariants must hold and
 //! [`Tcb::poll_transmit`] is drained; a panic anywhere is a finding.
 
 use core::time::Duration;
@@ -116,6 +117,19 @@ pub fn fuzz_segment_sequence(data: &[u8]) {
         if modes & 8 != 0 {
             let left = rcv_nxt + u32::from(r[12]) * 64;
             seg.sack_ranges[0] = Some((left, left + u32::from(r[13]) * 8));
+        }
+        if modes & 0x30 != 0 {
+            // SACK blocks over what we sent: near SND.UNA, so that most land in the
+            // scoreboard; below it (a D-SACK) when bit 5 alone is set.
+            let left = match modes & 0x30 {
+                0x20 => snd_una - u32::from(r[13]) * 16,
+                _ => snd_una + u32::from(r[12]) * 16,
+            };
+            let right = left + u32::from(r[13]).max(1) * 32;
+            seg.sack_ranges[1] = Some((left, right));
+            if modes & 0x40 != 0 {
+                seg.sack_ranges[2] = Some((right + u32::from(r[14]) * 8, right + 4096));
+            }
         }
         now += Duration::from_millis(u64::from(r[15]) * 4);
         let _ = tcb.on_segment(now, &seg);

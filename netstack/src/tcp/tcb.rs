@@ -633,6 +633,11 @@ impl Tcb {
                     let older = (tsval.wrapping_sub(self.ts_recent) as i32) < 0;
                     if older && now - self.ts_recent_at < PAWS_IDLE {
                         self.ack_now = true;
+                        let end = seq + seg.payload.len() as u32;
+                        if !seg.payload.is_empty() && end <= self.rcv_nxt {
+                            // An old duplicate (RFC 7323 §5.3 R1 still ACKs it): D-SACK it.
+                            self.note_duplicate(seq, end);
+                        }
                         return Err(Dropped::Paws);
                     }
                 }

@@ -6,6 +6,8 @@ mod data;
 mod fuzz;
 mod handshake;
 mod harness;
+mod recovery;
+mod sack;
 mod security;
 mod timers;
 mod units;
