@@ -177,6 +177,11 @@ impl Cubic {
         }
     }
 
+    /// `W_max`, in bytes: the window at the last reduction (less under fast convergence).
+    pub fn w_max(&self) -> usize {
+        self.state.w_max as usize
+    }
+
     /// `W_cubic(t)` in bytes, `t` in seconds since the epoch (RFC 9438 equation 1).
     fn w_cubic(&self, t: f64, mss: f64) -> f64 {
         let d = t - self.state.k;

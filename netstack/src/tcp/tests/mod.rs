@@ -2,6 +2,7 @@
 //! ([`harness`]), one behaviour per file.
 
 mod close;
+mod congestion;
 mod data;
 mod fuzz;
 mod handshake;
