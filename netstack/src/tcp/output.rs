@@ -104,6 +104,7 @@ impl Tcb {
         if self.state.is_synchronized() {
             let mss = self.smss();
             let flight = (self.snd_max - self.snd_una).max(0) as usize;
+            self.new_undo_episode(true);
             self.cc.on_timeout(flight, mss, now);
             self.stats.timeouts += 1;
             // RFC 6582 §4: no fast retransmit for the duplicates this go-back-N provokes.
@@ -112,15 +113,6 @@ impl Tcb {
             self.dup_acks = 0;
             self.retransmit_from = None;
             self.recovery_kick = false;
-            match self.undo.as_mut() {
-                Some(undo) => undo.timeout = true,
-                None => {
-                    self.undo = Some(super::tcb::Undo {
-                        first: None,
-                        timeout: true,
-                    })
-                }
-            }
             if self.opts.sack && !self.sb.is_empty() {
                 if self.retries >= 2 {
                     self.sb.clear_sacked();
@@ -385,10 +377,11 @@ impl Tcb {
                 self.high_rxt = end;
             }
             // Eifel (RFC 3522): the TSval of the episode's first retransmission.
-            if let Some(undo) = self.undo.as_mut() {
+            if let Some(undo) = self.undo.as_mut().filter(|u| !u.ended) {
                 if undo.first.is_none() {
-                    undo.first = seg.timestamp.map(|(tsval, _)| (seq, tsval));
+                    undo.first = Some((seq, seg.timestamp.map_or(0, |(tsval, _)| tsval)));
                 }
+                undo.resent(seq);
             }
         }
         if self.opts.sack && seg.segment_len() > 0 {

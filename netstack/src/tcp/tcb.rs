@@ -23,13 +23,58 @@ const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 /// The most records a SACK scoreboard keeps (a 64 KiB window of 1448-byte segments needs 46).
 const MAX_SCOREBOARD: usize = 1024;
 
-/// A loss response that may be undone (RFC 3522 Eifel detection, RFC 4015 response).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A loss response that may be undone (RFC 4015), when the retransmissions prove spurious:
+/// by timestamps (RFC 3522 Eifel detection) or, without them, by D-SACKs (RFC 3708).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(super) struct Undo {
     /// The first retransmission of the episode: its sequence number and TSval, once sent.
     pub(super) first: Option<(SeqNumber, u32)>,
     /// The episode began with a timeout (else a fast retransmit).
     pub(super) timeout: bool,
+    /// RFC 3708: the starts of the segments retransmitted, each cleared when a D-SACK
+    /// reports it; `None` once they do not fit or one went twice (no undo then).
+    pub(super) resent: Option<[Option<SeqNumber>; UNDO_SEGMENTS]>,
+    /// The episode is over; without timestamps its undo waits for the D-SACKs.
+    pub(super) ended: bool,
+}
+
+/// The most retransmissions of an episode that D-SACKs can prove spurious (RFC 3708).
+pub(super) const UNDO_SEGMENTS: usize = 8;
+
+impl Undo {
+    pub(super) fn new(timeout: bool) -> Self {
+        Undo {
+            timeout,
+            resent: Some([None; UNDO_SEGMENTS]),
+            ..Undo::default()
+        }
+    }
+
+    /// A retransmission of the segment at `seq`.
+    pub(super) fn resent(&mut self, seq: SeqNumber) {
+        let Some(list) = self.resent.as_mut() else {
+            return;
+        };
+        if list.contains(&Some(seq)) {
+            self.resent = None;
+        } else if let Some(slot) = list.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(seq);
+        } else {
+            self.resent = None;
+        }
+    }
+
+    /// A D-SACK for `[left, _)`: returns whether every retransmission is now reported.
+    fn dsacked(&mut self, left: SeqNumber) -> bool {
+        let Some(list) = self.resent.as_mut() else {
+            return false;
+        };
+        if let Some(slot) = list.iter_mut().find(|s| **s == Some(left)) {
+            *slot = None;
+            return list.iter().all(Option::is_none);
+        }
+        false
+    }
 }
 
 /// Counts of loss-recovery events, for tests and tracing.
@@ -834,10 +879,8 @@ impl Tcb {
             } else {
                 self.cc.on_ack(acked, mss, now, self.rtt.srtt());
             }
-            if self.undo.is_some() && !self.in_recovery && ack >= self.recover {
-                // The episode is over with no verdict: its cut stands.
-                self.undo = None;
-                self.cc.commit();
+            if !self.in_recovery && ack >= self.recover {
+                self.end_undo_episode();
             }
             self.dup_acks = 0;
             if self.retransmit_from.is_some_and(|from| from < self.snd_una) {
@@ -878,6 +921,7 @@ impl Tcb {
                 if right <= self.high_rxt && self.high_rxt - left < 1 << 30 {
                     self.sb.on_dsack();
                 }
+                self.on_dsack(left);
             }
             self.sack_loss_detection(now);
         } else if sack {
@@ -899,15 +943,65 @@ impl Tcb {
 
     /// A loss begins recovery: cut the window once for the episode, remember how to undo it.
     fn begin_recovery(&mut self, now: Instant, flight: usize) {
+        self.new_undo_episode(false);
         self.cc.on_congestion_event(flight, self.smss(), now);
         self.recover = self.snd_max;
         self.in_recovery = true;
         self.timed = None;
         self.stats.fast_recoveries += 1;
-        self.undo = Some(Undo {
-            first: None,
-            timeout: false,
-        });
+    }
+
+    /// A new congestion episode: a previous one still waiting for D-SACKs keeps its cut.
+    pub(super) fn new_undo_episode(&mut self, timeout: bool) {
+        match self.undo.as_mut() {
+            Some(undo) if !undo.ended => undo.timeout |= timeout,
+            _ => {
+                if self.undo.is_some() {
+                    self.cc.commit();
+                }
+                self.undo = Some(Undo::new(timeout));
+            }
+        }
+    }
+
+    /// Recovery is over without an Eifel verdict: with timestamps the cut stands; without, it
+    /// stands unless D-SACKs report every retransmission (RFC 3708), which may come later.
+    fn end_undo_episode(&mut self) {
+        let Some(undo) = self.undo.as_mut() else {
+            return;
+        };
+        if undo.ended {
+            return;
+        }
+        undo.ended = true;
+        let all_reported = undo
+            .resent
+            .is_some_and(|list| list.iter().all(Option::is_none));
+        let none_resent = undo.first.is_none() && all_reported;
+        if self.opts.timestamps || undo.resent.is_none() || none_resent {
+            self.undo = None;
+            self.cc.commit();
+        } else if all_reported {
+            let timeout = undo.timeout;
+            self.undo = None;
+            self.respond_spurious(timeout);
+        }
+    }
+
+    /// A D-SACK for the segment at `left` (RFC 3708 §3): when the episode is over and every
+    /// retransmission was reported as a duplicate, none was needed.
+    fn on_dsack(&mut self, left: SeqNumber) {
+        if self.opts.timestamps {
+            return;
+        }
+        let Some(undo) = self.undo.as_mut() else {
+            return;
+        };
+        if undo.dsacked(left) && undo.ended {
+            let timeout = undo.timeout;
+            self.undo = None;
+            self.respond_spurious(timeout);
+        }
     }
 
     /// SACK loss detection (RFC 6675 IsLost until the path reorders, RACK always) and, on a
@@ -933,14 +1027,18 @@ impl Tcb {
     /// retransmission tells, by the TSval it echoes, whether the original was received after
     /// all. If so, the response is undone (RFC 4015).
     fn detect_spurious(&mut self, seg: &TcpRepr<'_>, ack: SeqNumber) {
-        let Some(Undo {
-            first: Some((from, tsval)),
-            timeout,
-        }) = self.undo
-        else {
+        let Some(undo) = self.undo else {
             return;
         };
-        if ack <= from {
+        let Some((from, tsval)) = undo.first else {
+            return;
+        };
+        let timeout = undo.timeout;
+        if ack <= from || undo.ended {
+            return;
+        }
+        if !self.opts.timestamps {
+            // Without timestamps, the D-SACKs decide (RFC 3708).
             return;
         }
         self.undo = None;
@@ -952,6 +1050,13 @@ impl Tcb {
             self.cc.commit();
             return;
         }
+        self.respond_spurious(timeout);
+    }
+
+    /// The response to a spurious retransmission (RFC 4015 §2): the window and threshold come
+    /// back, segments deemed lost and not yet resent are in flight again, new data follows;
+    /// a spurious fast retransmit also tells that the path reorders.
+    fn respond_spurious(&mut self, timeout: bool) {
         self.stats.undos += 1;
         self.cc.undo();
         self.sb.undo_lost();
