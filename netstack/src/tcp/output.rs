@@ -1,10 +1,13 @@
 //! What a connection sends, and its timers firing: [`Tcb::poll_transmit`] and
 //! [`Tcb::poll_at`].
 //!
-//! Order of precedence in one call: a pending RST; the SYN or SYN-ACK; one retransmission asked
-//! for by fast retransmit or a partial ACK; new data (or a go-back-N retransmission after a
-//! timeout) within `min(SND.WND, cwnd)`, under Nagle and sender silly-window avoidance; a
-//! zero-window or keepalive probe; a bare ACK (due at once, or a window update).
+//! Order of precedence in one call: a pending RST; the SYN or SYN-ACK; without SACK, one
+//! retransmission asked for by fast retransmit or a partial ACK; with SACK, the first segment
+//! the scoreboard deems lost while `cwnd - pipe` allows (RFC 6675 NextSeg); new data (or,
+//! without SACK, a go-back-N retransmission after a timeout) within `SND.WND` and `cwnd`
+//! (less `pipe` with SACK, less what is outstanding without), under Nagle and sender
+//! silly-window avoidance; a zero-window or keepalive probe; a bare ACK (due at once, or a
+//! window update), with a D-SACK block first when a duplicate arrived.
 
 use core::time::Duration;
 

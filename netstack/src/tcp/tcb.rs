@@ -402,8 +402,9 @@ impl Tcb {
         (self.snd_una, self.snd_nxt, self.rcv_nxt)
     }
 
-    /// Checks the machine's invariants (for tests and fuzzing): sequence numbers ordered and
-    /// buffers within their bounds.
+    /// Checks the machine's invariants (for tests and fuzzing): sequence numbers ordered,
+    /// buffers within their bounds, the SACK scoreboard sorted, bounded, inside
+    /// `[SND.UNA, SND.MAX)` and its counts exact.
     pub fn check_invariants(&self) -> Result<(), &'static str> {
         if self.snd_una > self.snd_nxt {
             return Err("SND.UNA after SND.NXT");
