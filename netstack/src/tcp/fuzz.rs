@@ -43,7 +43,9 @@ fn segment(seq: SeqNumber, ack: Option<SeqNumber>, flags: TcpFlags, payload: &[u
     }
 }
 
-/// Drains the machine's output, reading every payload as an adapter would.
+/// Drains the machine's output, reading every payload as an adapter would. The send buffer
+/// holds at most 64 segments (4096 bytes, MSS at least 64), so a machine still sending after
+/// 256 is looping.
 fn drain(tcb: &mut Tcb, now: Instant) {
     for _ in 0..256 {
         let Some(seg) = tcb.poll_transmit(now, 1500) else {
@@ -56,6 +58,7 @@ fn drain(tcb: &mut Tcb, now: Instant) {
         );
         assert!(seg.payload_len <= 1500, "segment larger than the MTU");
     }
+    panic!("poll_transmit never returned None");
 }
 
 /// Feeds the segments that `data` describes to an established connection.

@@ -387,11 +387,12 @@ impl Tcb {
                 undo.resent(seq);
             }
         }
-        if self.opts.sack && seg.segment_len() > 0 {
+        if self.opts.sack {
             if seq < self.snd_max {
+                // Even an empty one: the record is no longer waiting, so NextSeg moves on.
                 self.sb.on_retransmit(seq, end.min(self.snd_max), now);
             }
-            if end > self.snd_max {
+            if end > self.snd_max && seg.segment_len() > 0 {
                 self.sb.on_send(seq.max(self.snd_max), end, now);
             }
         }
