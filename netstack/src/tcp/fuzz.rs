@@ -10,7 +10,8 @@
 //!
 //! `modes` says whether `seq` and `ack` are offsets from `RCV.NXT` and `SND.UNA` (so that
 //! most segments land near the window and reach deep into the machine) or raw values, and
-//! whether a timestamp is sent. After each record the machine's invariants must hold and
+//! whether a timestamp is sent, and which SACK blocks the segment carries (about our receive
+//! window, or about what we sent: near `SND.UNA`, below it as a D-SACK). After each record the machine's invariants must hold and
 //! [`Tcb::poll_transmit`] is drained; a panic anywhere is a finding.
 
 use core::time::Duration;
@@ -42,7 +43,9 @@ fn segment(seq: SeqNumber, ack: Option<SeqNumber>, flags: TcpFlags, payload: &[u
     }
 }
 
-/// Drains the machine's output, reading every payload as an adapter would.
+/// Drains the machine's output, reading every payload as an adapter would. The send buffer
+/// holds at most 64 segments (4096 bytes, MSS at least 64), so a machine still sending after
+/// 256 is looping.
 fn drain(tcb: &mut Tcb, now: Instant) {
     for _ in 0..256 {
         let Some(seg) = tcb.poll_transmit(now, 1500) else {
@@ -55,6 +58,7 @@ fn drain(tcb: &mut Tcb, now: Instant) {
         );
         assert!(seg.payload_len <= 1500, "segment larger than the MTU");
     }
+    panic!("poll_transmit never returned None");
 }
 
 /// Feeds the segments that `data` describes to an established connection.
@@ -116,6 +120,19 @@ pub fn fuzz_segment_sequence(data: &[u8]) {
         if modes & 8 != 0 {
             let left = rcv_nxt + u32::from(r[12]) * 64;
             seg.sack_ranges[0] = Some((left, left + u32::from(r[13]) * 8));
+        }
+        if modes & 0x30 != 0 {
+            // SACK blocks over what we sent: near SND.UNA, so that most land in the
+            // scoreboard; below it (a D-SACK) when bit 5 alone is set.
+            let left = match modes & 0x30 {
+                0x20 => snd_una - u32::from(r[13]) * 16,
+                _ => snd_una + u32::from(r[12]) * 16,
+            };
+            let right = left + u32::from(r[13]).max(1) * 32;
+            seg.sack_ranges[1] = Some((left, right));
+            if modes & 0x40 != 0 {
+                seg.sack_ranges[2] = Some((right + u32::from(r[14]) * 8, right + 4096));
+            }
         }
         now += Duration::from_millis(u64::from(r[15]) * 4);
         let _ = tcb.on_segment(now, &seg);

@@ -20,15 +20,26 @@
 //! - [`buffer`]: bounded rings for the two directions; [`reassembly`]: out-of-order ranges over
 //!   the receive ring, which also yield the SACK blocks (RFC 2018).
 //! - [`rto`]: RFC 6298's estimator with Karn's rule and backoff; [`congestion`]: the
-//!   [`Congestion`] trait and NewReno (RFC 5681, RFC 6582; RFC 3042 limited transmit in the
-//!   connection); [`timers`]: the deadlines; [`options`]: MSS, window scale, timestamps, SACK
-//!   negotiation; [`isn`]: RFC 6528 ISNs with SipHash-2-4.
+//!   [`Congestion`] trait, [`NewReno`] (RFC 5681, the default) and [`Cubic`] (RFC 9438,
+//!   [`CongestionAlgorithm::Cubic`]); [`timers`]: the deadlines; [`options`]: MSS, window
+//!   scale, timestamps, SACK negotiation; [`isn`]: RFC 6528 ISNs with SipHash-2-4.
+//! - [`sack`]: the sender's scoreboard and loss detection. With SACK negotiated, recovery is
+//!   RFC 6675's (validated SACK blocks, `pipe`, NextSeg's lost segments first, entry and exit
+//!   per §5, a timeout keeps the scoreboard and resends the unSACKed data from `SND.UNA`,
+//!   §5.1), with loss marked by RFC 6675's DupThresh until the path is seen to reorder and by
+//!   RACK's time rule (RFC 8985 §6, without TLP) always. Without SACK, recovery is RFC 6582
+//!   NewReno with RFC 3042 limited transmit. Either way a retransmission found spurious (Eifel,
+//!   RFC 3522, with timestamps; D-SACKs, RFC 3708, without) is undone (RFC 4015), and a
+//!   spurious fast retransmit switches SACK loss detection to RACK's reordering window. The
+//!   receiver reports duplicates with D-SACK blocks (RFC 2883).
 //!
-//! Not yet: SACK-based loss recovery at the sender (RFC 6675). Received SACK blocks are parsed
-//! by `wire` and ignored here; the seam is `Tcb::process_ack`, where a scoreboard would be
-//! updated, and `Tcb::poll_data`, whose `retransmit_from` would pick the next hole. CUBIC
-//! (RFC 9438) would be a second [`Congestion`]. Urgent data is ignored (RFC 9293 §3.8.5
-//! allows it not to be offered to applications).
+//! Not yet: RACK's tail loss probe (RFC 8985 §7; a lost tail still waits for the RTO),
+//! NextSeg()'s rules 3 and 4 (RACK's timer covers the unlost holes instead), proportional
+//! rate reduction (RFC 6937: during SACK recovery `cwnd` is ssthresh at once), congestion
+//! window validation (RFC 7661: `cwnd` keeps growing while the receive window limits the
+//! sender), HyStart for CUBIC, and adapting the duplicate threshold without SACK (NewReno
+//! only undoes). Urgent data is ignored (RFC 9293 §3.8.5 allows it not to be offered to
+//! applications).
 //!
 //! No input panics the machine: a segment either changes the connection or is dropped with a
 //! [`Dropped`] reason (which may still queue an ACK or a RST, as the RFCs ask). [`fuzz`] holds
@@ -42,6 +53,7 @@ pub mod options;
 mod output;
 pub mod reassembly;
 pub mod rto;
+pub mod sack;
 pub mod state;
 pub mod syncookie;
 mod tcb;
@@ -50,11 +62,11 @@ pub mod timers;
 #[cfg(test)]
 mod tests;
 
-pub use congestion::{Congestion, NewReno};
+pub use congestion::{Congestion, Cubic, NewReno};
 pub use fuzz::fuzz_segment_sequence;
 pub use isn::IsnGenerator;
 pub use state::State;
-pub use tcb::Tcb;
+pub use tcb::{RecoveryStats, Tcb};
 
 use core::fmt;
 use core::time::Duration;
@@ -78,11 +90,18 @@ impl Endpoint {
 }
 
 /// Which congestion controller a connection uses.
+///
+/// NewReno stays the default: over the simulated 20 ms links of the tests (1 MB, 1% and 5%
+/// random loss, with SACK) CUBIC finishes 4% and 13% sooner, a gain that does not yet justify
+/// its more aggressive probing on paths we have not measured (no bottleneck queue is
+/// simulated, and the 64 KiB receive window caps both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CongestionAlgorithm {
-    /// RFC 5681 with RFC 6582 recovery.
+    /// RFC 5681's window arithmetic.
     #[default]
     NewReno,
+    /// CUBIC (RFC 9438).
+    Cubic,
 }
 
 /// A connection's settings. `Default` gives sensible values for a unikernel serving the
@@ -100,7 +119,8 @@ pub struct Config {
     pub window_scaling: bool,
     /// Offer timestamps (RFC 7323 §3).
     pub timestamps: bool,
-    /// Offer SACK (RFC 2018): we then send SACK blocks for out-of-order data.
+    /// Offer SACK (RFC 2018): we then send SACK and D-SACK blocks, and recover from losses
+    /// with RFC 6675 and RACK instead of NewReno.
     pub sack: bool,
     /// Disable Nagle's algorithm (RFC 896): send small segments while data is in flight.
     pub nodelay: bool,

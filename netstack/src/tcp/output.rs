@@ -1,10 +1,13 @@
 //! What a connection sends, and its timers firing: [`Tcb::poll_transmit`] and
 //! [`Tcb::poll_at`].
 //!
-//! Order of precedence in one call: a pending RST; the SYN or SYN-ACK; one retransmission asked
-//! for by fast retransmit or a partial ACK; new data (or a go-back-N retransmission after a
-//! timeout) within `min(SND.WND, cwnd)`, under Nagle and sender silly-window avoidance; a
-//! zero-window or keepalive probe; a bare ACK (due at once, or a window update).
+//! Order of precedence in one call: a pending RST; the SYN or SYN-ACK; without SACK, one
+//! retransmission asked for by fast retransmit or a partial ACK; with SACK, the first segment
+//! the scoreboard deems lost while `cwnd - pipe` allows (RFC 6675 NextSeg); new data (or,
+//! without SACK, a go-back-N retransmission after a timeout) within `SND.WND` and `cwnd`
+//! (less `pipe` with SACK, less what is outstanding without), under Nagle and sender
+//! silly-window avoidance; a zero-window or keepalive probe; a bare ACK (due at once, or a
+//! window update), with a D-SACK block first when a duplicate arrived.
 
 use core::time::Duration;
 
@@ -50,6 +53,11 @@ impl Tcb {
                     self.timers.clear();
                 }
                 Timer::Retransmit => self.on_retransmit_timeout(now),
+                Timer::Rack => {
+                    if self.opts.sack && self.state.is_synchronized() {
+                        self.sack_loss_detection(now);
+                    }
+                }
                 Timer::Persist => {
                     if self.snd_wnd > 0 && self.unsent() > 0 {
                         // The override of sender SWS avoidance: what the window allows goes.
@@ -74,7 +82,11 @@ impl Tcb {
         }
     }
 
-    /// RFC 6298 §5.4-§5.7: retransmit from `SND.UNA`, back off, collapse the window.
+    /// RFC 6298 §5.4-§5.7: retransmit from `SND.UNA`, back off, collapse the window. With
+    /// SACK (RFC 6675 §5.1) the scoreboard is kept: every record not SACKed is deemed lost and
+    /// goes again in order from `SND.UNA`, skipping what the peer holds, and no new recovery
+    /// starts before `SND.UNA` reaches the `SND.MAX` of now. A second timeout in a row
+    /// forgets the SACKed marks too, in case the receiver reneged (RFC 2018 §8).
     fn on_retransmit_timeout(&mut self, now: Instant) {
         if self.snd_una == self.snd_max {
             return;
@@ -95,12 +107,24 @@ impl Tcb {
         if self.state.is_synchronized() {
             let mss = self.smss();
             let flight = (self.snd_max - self.snd_una).max(0) as usize;
-            self.cc.on_timeout(flight, mss);
+            self.new_undo_episode(true);
+            self.cc.on_timeout(flight, mss, now);
+            self.stats.timeouts += 1;
             // RFC 6582 §4: no fast retransmit for the duplicates this go-back-N provokes.
             self.recover = self.snd_max;
             self.in_recovery = false;
             self.dup_acks = 0;
             self.retransmit_from = None;
+            self.recovery_kick = false;
+            if self.opts.sack && !self.sb.is_empty() {
+                if self.retries >= 2 {
+                    self.sb.clear_sacked();
+                }
+                self.sb.on_timeout();
+                self.timers.rack = None;
+                self.timers.retransmit = Some(now + self.rtt.rto());
+                return;
+            }
         }
         self.snd_nxt = self.snd_una;
         self.timers.retransmit = Some(now + self.rtt.rto());
@@ -184,8 +208,13 @@ impl Tcb {
         if self.opts.timestamps {
             seg.timestamp = Some((self.ts_now(now), self.ts_recent));
         }
-        if self.opts.sack && !self.ooo.is_empty() {
-            seg.sack_ranges = self.ooo.sack_blocks();
+        if self.opts.sack {
+            let blocks = self.ooo.sack_blocks();
+            seg.sack_ranges = match self.dsack.take() {
+                // RFC 2883 §4: the duplicate first, then the usual blocks.
+                Some(d) => [Some(d), blocks[0], blocks[1]],
+                None => blocks,
+            };
         }
         self.last_ack_sent = self.rcv_nxt;
         self.ack_now = false;
@@ -240,22 +269,45 @@ impl Tcb {
     fn poll_data(&mut self, now: Instant, mtu: usize) -> Option<Segment> {
         let mss = self.mss_for(mtu);
 
-        // A single retransmission: fast retransmit, or the next hole after a partial ACK.
+        // Without SACK, a single retransmission: fast retransmit, or the next hole after a
+        // partial ACK.
         if let Some(from) = self.retransmit_from.take() {
             if from >= self.snd_una && from < self.snd_max {
                 return Some(self.data_segment(now, from, mss));
             }
         }
 
-        // New data, or the go-back-N resend after a timeout.
+        // With SACK, RFC 6675 NextSeg() rule 1: the first segment deemed lost, while
+        // `cwnd - pipe` has room for it (and the first of a recovery at once, §5 step 4.3).
+        if self.opts.sack {
+            if let Some((start, end)) = self.sb.next_lost() {
+                if self.recovery_kick || self.sb.pipe() + mss <= self.cc.window() {
+                    self.recovery_kick = false;
+                    let len = ((end - start).max(0) as usize).min(mss);
+                    return Some(self.data_segment(now, start, len));
+                }
+            }
+        }
+
+        // New data, or (without SACK) the go-back-N resend after a timeout. With SACK, what
+        // is in the network is `pipe`; without, everything outstanding, less the RFC 3042
+        // allowance for the first two duplicate ACKs.
         let in_flight = (self.snd_nxt - self.snd_una).max(0) as usize;
-        let limited_transmit = if !self.in_recovery && self.dup_acks <= 2 {
-            self.dup_acks as usize * mss
+        let cc_room = if self.opts.sack {
+            if self.sb.is_full() {
+                0
+            } else {
+                self.cc.window().saturating_sub(self.sb.pipe())
+            }
         } else {
-            0
+            let limited_transmit = if !self.in_recovery && self.dup_acks <= 2 {
+                self.dup_acks as usize * mss
+            } else {
+                0
+            };
+            (self.cc.window() + limited_transmit).saturating_sub(in_flight)
         };
-        let window = self.snd_wnd.min(self.cc.window() + limited_transmit);
-        let usable = window.saturating_sub(in_flight);
+        let usable = self.snd_wnd.saturating_sub(in_flight).min(cc_room);
         let unsent = self.unsent();
         let fin_due = self.fin_queued && self.snd_nxt <= self.fin_seq_out();
         let len = unsent.min(mss).min(usable);
@@ -322,6 +374,26 @@ impl Tcb {
             // A retransmission: Karn's rule.
             if self.timed.is_some_and(|(timed_end, _)| seq < timed_end) {
                 self.timed = None;
+            }
+            self.stats.retransmits += 1;
+            if end > self.high_rxt || self.high_rxt > self.snd_max {
+                self.high_rxt = end;
+            }
+            // Eifel (RFC 3522): the TSval of the episode's first retransmission.
+            if let Some(undo) = self.undo.as_mut().filter(|u| !u.ended) {
+                if undo.first.is_none() {
+                    undo.first = Some((seq, seg.timestamp.map_or(0, |(tsval, _)| tsval)));
+                }
+                undo.resent(seq);
+            }
+        }
+        if self.opts.sack {
+            if seq < self.snd_max {
+                // Even an empty one: the record is no longer waiting, so NextSeg moves on.
+                self.sb.on_retransmit(seq, end.min(self.snd_max), now);
+            }
+            if end > self.snd_max && seg.segment_len() > 0 {
+                self.sb.on_send(seq.max(self.snd_max), end, now);
             }
         }
         if end > self.snd_nxt {

@@ -106,6 +106,11 @@ impl Assembler {
         Ok(())
     }
 
+    /// Whether `[start, end)` is already held, wholly inside one range.
+    pub fn contains(&self, start: SeqNumber, end: SeqNumber) -> bool {
+        self.ranges.iter().any(|r| r.start <= start && end <= r.end)
+    }
+
     /// If the first range begins at or before `rcv_nxt`, removes it and returns its end: the
     /// new `RCV.NXT`. Call until `None`.
     pub fn pop_contiguous(&mut self, rcv_nxt: SeqNumber) -> Option<SeqNumber> {

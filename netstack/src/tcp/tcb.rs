@@ -7,10 +7,11 @@ use core::time::Duration;
 use morgana_executor::Instant;
 
 use super::buffer::RingBuffer;
-use super::congestion::{Congestion, NewReno};
+use super::congestion::{Congestion, Cubic, NewReno};
 use super::options::{Negotiated, Offer, window_shift_for};
 use super::reassembly::Assembler;
 use super::rto::RttEstimator;
+use super::sack::Scoreboard;
 use super::state::State;
 use super::timers::Timers;
 use super::{Config, CongestionAlgorithm, Dropped, Endpoint, Segment, TcpError};
@@ -18,6 +19,76 @@ use crate::wire::{SeqNumber, TcpFlags, TcpRepr};
 
 /// RFC 7323 §5.5: a TS.Recent older than 24 days is no longer trusted for PAWS.
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+
+/// The most records a SACK scoreboard keeps (a 64 KiB window of 1448-byte segments needs 46).
+const MAX_SCOREBOARD: usize = 1024;
+
+/// A loss response that may be undone (RFC 4015), when the retransmissions prove spurious:
+/// by timestamps (RFC 3522 Eifel detection) or, without them, by D-SACKs (RFC 3708).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) struct Undo {
+    /// The first retransmission of the episode: its sequence number and TSval, once sent.
+    pub(super) first: Option<(SeqNumber, u32)>,
+    /// The episode began with a timeout (else a fast retransmit).
+    pub(super) timeout: bool,
+    /// RFC 3708: the starts of the segments retransmitted, each cleared when a D-SACK
+    /// reports it; `None` once they do not fit or one went twice (no undo then).
+    pub(super) resent: Option<[Option<SeqNumber>; UNDO_SEGMENTS]>,
+    /// The episode is over; without timestamps its undo waits for the D-SACKs.
+    pub(super) ended: bool,
+}
+
+/// The most retransmissions of an episode that D-SACKs can prove spurious (RFC 3708).
+pub(super) const UNDO_SEGMENTS: usize = 8;
+
+impl Undo {
+    pub(super) fn new(timeout: bool) -> Self {
+        Undo {
+            timeout,
+            resent: Some([None; UNDO_SEGMENTS]),
+            ..Undo::default()
+        }
+    }
+
+    /// A retransmission of the segment at `seq`.
+    pub(super) fn resent(&mut self, seq: SeqNumber) {
+        let Some(list) = self.resent.as_mut() else {
+            return;
+        };
+        if list.contains(&Some(seq)) {
+            self.resent = None;
+        } else if let Some(slot) = list.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(seq);
+        } else {
+            self.resent = None;
+        }
+    }
+
+    /// A D-SACK for `[left, _)`: returns whether every retransmission is now reported.
+    fn dsacked(&mut self, left: SeqNumber) -> bool {
+        let Some(list) = self.resent.as_mut() else {
+            return false;
+        };
+        if let Some(slot) = list.iter_mut().find(|s| **s == Some(left)) {
+            *slot = None;
+            return list.iter().all(Option::is_none);
+        }
+        false
+    }
+}
+
+/// Counts of loss-recovery events, for tests and tracing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecoveryStats {
+    /// Fast recoveries entered (NewReno or SACK).
+    pub fast_recoveries: u32,
+    /// Retransmission timeouts.
+    pub timeouts: u32,
+    /// Segments retransmitted.
+    pub retransmits: u32,
+    /// Loss responses undone as spurious.
+    pub undos: u32,
+}
 
 /// One TCP connection.
 #[derive(Debug)]
@@ -85,6 +156,17 @@ pub struct Tcb {
     pub(super) in_recovery: bool,
     /// A retransmission of one segment from here is due (fast retransmit, partial ACK).
     pub(super) retransmit_from: Option<SeqNumber>,
+    /// With SACK: the scoreboard of what was sent, SACKed and lost (RFC 6675, RFC 8985).
+    pub(super) sb: Scoreboard,
+    /// RFC 6675 §5 step 4.3: the first retransmission of a recovery goes whatever `pipe`.
+    pub(super) recovery_kick: bool,
+    /// The congestion response to undo if the retransmissions prove spurious.
+    pub(super) undo: Option<Undo>,
+    /// The end of the highest retransmission (RFC 6675's HighRxt, for D-SACKs).
+    pub(super) high_rxt: SeqNumber,
+    /// A D-SACK block to send (RFC 2883): a duplicate segment arrived.
+    pub(super) dsack: Option<(SeqNumber, SeqNumber)>,
+    pub(super) stats: RecoveryStats,
     pub(super) timers: Timers,
     pub(super) persist_backoff: u32,
     pub(super) keepalive_sent: u32,
@@ -159,6 +241,12 @@ impl Tcb {
             recover: iss,
             in_recovery: false,
             retransmit_from: None,
+            sb: Scoreboard::new(MAX_SCOREBOARD),
+            recovery_kick: false,
+            undo: None,
+            high_rxt: iss,
+            dsack: None,
+            stats: RecoveryStats::default(),
             timers: Timers::default(),
             persist_backoff: 0,
             keepalive_sent: 0,
@@ -233,6 +321,7 @@ impl Tcb {
         self.snd_wl1 = syn.seq_number;
         self.cc = match self.config.congestion {
             CongestionAlgorithm::NewReno => Box::new(NewReno::new(self.smss())),
+            CongestionAlgorithm::Cubic => Box::new(Cubic::new(self.smss())),
         };
     }
 
@@ -293,6 +382,16 @@ impl Tcb {
         self.cc.window()
     }
 
+    /// Loss-recovery counters.
+    pub fn recovery_stats(&self) -> RecoveryStats {
+        self.stats
+    }
+
+    /// The slow-start threshold, in bytes.
+    pub fn ssthresh(&self) -> usize {
+        self.cc.ssthresh()
+    }
+
     /// The current retransmission timeout.
     pub fn rto(&self) -> Duration {
         self.rtt.rto()
@@ -303,8 +402,9 @@ impl Tcb {
         (self.snd_una, self.snd_nxt, self.rcv_nxt)
     }
 
-    /// Checks the machine's invariants (for tests and fuzzing): sequence numbers ordered and
-    /// buffers within their bounds.
+    /// Checks the machine's invariants (for tests and fuzzing): sequence numbers ordered,
+    /// buffers within their bounds, the SACK scoreboard sorted, bounded, inside
+    /// `[SND.UNA, SND.MAX)` and its counts exact.
     pub fn check_invariants(&self) -> Result<(), &'static str> {
         if self.snd_una > self.snd_nxt {
             return Err("SND.UNA after SND.NXT");
@@ -320,6 +420,10 @@ impl Tcb {
         }
         if self.rcv_adv < self.rcv_nxt && self.state.is_synchronized() && !self.fin_received {
             return Err("advertised window edge behind RCV.NXT");
+        }
+        self.sb.check(self.snd_una, self.snd_max)?;
+        if !self.opts.sack && !self.sb.is_empty() {
+            return Err("scoreboard without SACK");
         }
         let sent_data = self.snd_max - self.tx_seq;
         if sent_data > 0 && sent_data as usize > self.tx.len() + 1 {
@@ -389,6 +493,7 @@ impl Tcb {
         self.error = Some(error);
         self.timers.clear();
         self.retransmit_from = None;
+        self.sb.clear();
         self.ack_now = false;
         self.probe_now = false;
     }
@@ -574,6 +679,11 @@ impl Tcb {
                     let older = (tsval.wrapping_sub(self.ts_recent) as i32) < 0;
                     if older && now - self.ts_recent_at < PAWS_IDLE {
                         self.ack_now = true;
+                        let end = seq + seg.payload.len() as u32;
+                        if !seg.payload.is_empty() && end <= self.rcv_nxt {
+                            // An old duplicate (RFC 7323 §5.3 R1 still ACKs it): D-SACK it.
+                            self.note_duplicate(seq, end);
+                        }
                         return Err(Dropped::Paws);
                     }
                 }
@@ -596,6 +706,10 @@ impl Tcb {
         if !(acceptable || (wnd == 0 && seq == self.rcv_nxt)) {
             if !rst {
                 self.ack_now = true;
+                if !seg.payload.is_empty() && seq + seg.payload.len() as u32 <= self.rcv_nxt {
+                    // Data we already have: report it (RFC 2883 D-SACK).
+                    self.note_duplicate(seq, seq + seg.payload.len() as u32);
+                }
                 if self.state == State::SynReceived && syn && seq == self.irs {
                     // The peer's SYN again: our SYN-ACK was lost.
                     self.snd_nxt = self.iss;
@@ -721,11 +835,14 @@ impl Tcb {
         }
     }
 
-    /// The ACK field of an acceptable segment (RFC 9293 §3.10.7.4 "fifth", RFC 5681, RFC 6582,
-    /// RFC 3042). This is where a SACK scoreboard (RFC 6675) would take `seg.sack_ranges`.
+    /// The ACK field of an acceptable segment (RFC 9293 §3.10.7.4 "fifth"): the cumulative
+    /// ACK, spurious-retransmission detection (RFC 3522), then with SACK the scoreboard and
+    /// RFC 6675 / RFC 8985 loss detection, without it RFC 6582 NewReno with RFC 3042 limited
+    /// transmit; last the window.
     fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: SeqNumber) {
         let window = usize::from(seg.window_len) << self.opts.send_shift;
         let mss = self.smss();
+        let sack = self.opts.sack;
         if ack > self.snd_una {
             let acked = (ack - self.snd_una) as usize;
             let data = (ack - self.tx_seq).max(0) as usize;
@@ -738,19 +855,33 @@ impl Tcb {
             self.take_rtt_sample(now, seg, ack);
             self.retries = 0;
             self.rtt.reset_backoff();
+            self.detect_spurious(seg, ack);
+            if sack {
+                self.sb.on_cumulative_ack(ack, now);
+            }
             let flight = (self.snd_max - self.snd_una).max(0) as usize;
             if self.in_recovery {
                 if ack >= self.recover {
+                    // RFC 6582 §3.2 step 4 option 1, RFC 6675 §5: recovery ends; the window
+                    // is ssthresh, guarded against a burst.
                     self.in_recovery = false;
-                    self.cc.on_recovery_exit(flight, mss);
-                } else {
-                    // A partial ACK: the next hole goes out at once (RFC 6582 §3.2 step 5).
-                    self.cc.on_partial_ack(acked, mss);
+                    let cwnd = self.cc.ssthresh().min(flight.max(mss) + mss);
+                    self.cc.set_window(cwnd);
+                } else if !sack {
+                    // A partial ACK: deflate, and the next hole goes out at once (RFC 6582
+                    // §3.2 step 5).
+                    let mut cwnd = self.cc.window().saturating_sub(acked);
+                    if acked >= mss {
+                        cwnd += mss;
+                    }
+                    self.cc.set_window(cwnd.max(mss));
                     self.retransmit_from = Some(self.snd_una);
-                    self.timers.retransmit = Some(now + self.rtt.rto());
                 }
             } else {
-                self.cc.on_ack(acked, mss);
+                self.cc.on_ack(acked, mss, now, self.rtt.srtt());
+            }
+            if !self.in_recovery && ack >= self.recover {
+                self.end_undo_episode();
             }
             self.dup_acks = 0;
             if self.retransmit_from.is_some_and(|from| from < self.snd_una) {
@@ -762,7 +893,8 @@ impl Tcb {
             } else {
                 Some(now + self.rtt.rto())
             };
-        } else if ack == self.snd_una
+        } else if !sack
+            && ack == self.snd_una
             && self.snd_max > self.snd_una
             && seg.payload.is_empty()
             && !seg.flags.contains(TcpFlags::FIN)
@@ -771,16 +903,30 @@ impl Tcb {
             // A duplicate ACK (RFC 5681 §2).
             self.dup_acks = self.dup_acks.saturating_add(1);
             if self.in_recovery {
-                self.cc.on_recovery_dup_ack(mss);
+                // RFC 6582 §3.2 step 3: inflate.
+                self.cc.set_window(self.cc.window().saturating_add(mss));
             } else if self.dup_acks == 3 && ack >= self.recover {
                 // Fast retransmit (RFC 5681 §3.2, RFC 6582 §3.2 step 2).
                 let flight = (self.snd_max - self.snd_una).max(0) as usize;
-                self.cc.on_fast_retransmit(flight, mss);
-                self.recover = self.snd_max;
-                self.in_recovery = true;
+                self.begin_recovery(now, flight);
+                self.cc.set_window(self.cc.ssthresh() + 3 * mss);
                 self.retransmit_from = Some(self.snd_una);
-                self.timed = None;
             }
+        }
+        if sack && self.snd_max > self.snd_una {
+            let update = self
+                .sb
+                .on_sack(&seg.sack_ranges, self.snd_una, self.snd_max, now);
+            if let Some((left, right)) = update.dsack {
+                // A D-SACK for data we resent: a hint of reordering (RFC 8985 §6.2 step 4).
+                if right <= self.high_rxt && self.high_rxt - left < 1 << 30 {
+                    self.sb.on_dsack();
+                }
+                self.on_dsack(left);
+            }
+            self.sack_loss_detection(now);
+        } else if sack {
+            self.timers.rack = None;
         }
         // The window update rule (§3.10.7.4): only from a segment newer than the last update.
         if self.snd_wl1 < seg.seq_number || (self.snd_wl1 == seg.seq_number && self.snd_wl2 <= ack)
@@ -796,6 +942,138 @@ impl Tcb {
         }
     }
 
+    /// A loss begins recovery: cut the window once for the episode, remember how to undo it.
+    fn begin_recovery(&mut self, now: Instant, flight: usize) {
+        self.new_undo_episode(false);
+        self.cc.on_congestion_event(flight, self.smss(), now);
+        self.recover = self.snd_max;
+        self.in_recovery = true;
+        self.timed = None;
+        self.stats.fast_recoveries += 1;
+    }
+
+    /// A new congestion episode: a previous one still waiting for D-SACKs keeps its cut.
+    pub(super) fn new_undo_episode(&mut self, timeout: bool) {
+        match self.undo.as_mut() {
+            Some(undo) if !undo.ended => undo.timeout |= timeout,
+            _ => {
+                if self.undo.is_some() {
+                    self.cc.commit();
+                }
+                self.undo = Some(Undo::new(timeout));
+            }
+        }
+    }
+
+    /// Recovery is over without an Eifel verdict: with timestamps the cut stands; without, it
+    /// stands unless D-SACKs report every retransmission (RFC 3708), which may come later.
+    fn end_undo_episode(&mut self) {
+        let Some(undo) = self.undo.as_mut() else {
+            return;
+        };
+        if undo.ended {
+            return;
+        }
+        undo.ended = true;
+        let all_reported = undo
+            .resent
+            .is_some_and(|list| list.iter().all(Option::is_none));
+        let none_resent = undo.first.is_none() && all_reported;
+        if self.opts.timestamps || undo.resent.is_none() || none_resent {
+            self.undo = None;
+            self.cc.commit();
+        } else if all_reported {
+            let timeout = undo.timeout;
+            self.undo = None;
+            self.respond_spurious(timeout);
+        }
+    }
+
+    /// A D-SACK for the segment at `left` (RFC 3708 §3): when the episode is over and every
+    /// retransmission was reported as a duplicate, none was needed.
+    fn on_dsack(&mut self, left: SeqNumber) {
+        if self.opts.timestamps {
+            return;
+        }
+        let Some(undo) = self.undo.as_mut() else {
+            return;
+        };
+        if undo.dsacked(left) && undo.ended {
+            let timeout = undo.timeout;
+            self.undo = None;
+            self.respond_spurious(timeout);
+        }
+    }
+
+    /// SACK loss detection (RFC 6675 IsLost until the path reorders, RACK always) and, on a
+    /// new loss outside recovery, RFC 6675 §5 step 4: enter recovery. The RACK timer is set
+    /// for records that may yet be deemed lost.
+    pub(super) fn sack_loss_detection(&mut self, now: Instant) {
+        let mss = self.smss();
+        let (lost, timer) = self
+            .sb
+            .detect_loss(now, mss, self.in_recovery, self.rtt.srtt());
+        self.timers.rack = timer;
+        // RFC 6675 §5.1: after a timeout, no new recovery until HighACK reaches its
+        // RecoveryPoint.
+        if lost > 0 && !self.in_recovery && self.snd_una >= self.recover {
+            let flight = (self.snd_max - self.snd_una).max(0) as usize;
+            self.begin_recovery(now, flight);
+            self.sb.on_recovery();
+            self.recovery_kick = true;
+        }
+    }
+
+    /// Eifel detection (RFC 3522): the first ACK that covers the episode's first
+    /// retransmission tells, by the TSval it echoes, whether the original was received after
+    /// all. If so, the response is undone (RFC 4015).
+    fn detect_spurious(&mut self, seg: &TcpRepr<'_>, ack: SeqNumber) {
+        let Some(undo) = self.undo else {
+            return;
+        };
+        let Some((from, tsval)) = undo.first else {
+            return;
+        };
+        let timeout = undo.timeout;
+        if ack <= from || undo.ended {
+            return;
+        }
+        if !self.opts.timestamps {
+            // Without timestamps, the D-SACKs decide (RFC 3708).
+            return;
+        }
+        self.undo = None;
+        let spurious = self.opts.timestamps
+            && seg
+                .timestamp
+                .is_some_and(|(_, tsecr)| tsecr != 0 && (tsecr.wrapping_sub(tsval) as i32) < 0);
+        if !spurious {
+            self.cc.commit();
+            return;
+        }
+        self.respond_spurious(timeout);
+    }
+
+    /// The response to a spurious retransmission (RFC 4015 §2): the window and threshold come
+    /// back, segments deemed lost and not yet resent are in flight again, new data follows;
+    /// a spurious fast retransmit also tells that the path reorders.
+    fn respond_spurious(&mut self, timeout: bool) {
+        self.stats.undos += 1;
+        self.cc.undo();
+        self.sb.undo_lost();
+        self.in_recovery = false;
+        self.retransmit_from = None;
+        self.dup_acks = 0;
+        if !timeout {
+            // A fast retransmit of a segment that was only late: the path reorders.
+            self.sb.set_reordering_seen();
+        }
+        // RFC 4015 §2: resume with new data.
+        if self.snd_nxt < self.snd_max {
+            self.snd_nxt = self.snd_max;
+        }
+    }
+
     /// The text of an acceptable segment, in order or not (RFC 9293 §3.10.7.4 "seventh").
     fn on_data(&mut self, now: Instant, seg: &TcpRepr<'_>) {
         let payload = seg.payload;
@@ -804,6 +1082,9 @@ impl Tcb {
         }
         let seq = seg.seq_number;
         let skip = (self.rcv_nxt - seq).max(0) as usize;
+        if skip > 0 {
+            self.note_duplicate(seq, seq + skip.min(payload.len()) as u32);
+        }
         if skip >= payload.len() {
             // All old: a duplicate, acknowledged at once (RFC 5681 §4.2).
             self.ack_now = true;
@@ -841,7 +1122,19 @@ impl Tcb {
         } else {
             // Out of order: kept if the range list has room, and acknowledged at once with
             // SACK blocks (RFC 5681 §4.2, RFC 2018).
-            let _ = self.ooo.insert(start, start + written as u32);
+            let end = start + written as u32;
+            if self.ooo.contains(start, end) {
+                self.note_duplicate(start, end);
+            }
+            let _ = self.ooo.insert(start, end);
+            self.ack_now = true;
+        }
+    }
+
+    /// A duplicate of `[start, end)` arrived: the next ACK reports it first (RFC 2883 §4).
+    fn note_duplicate(&mut self, start: SeqNumber, end: SeqNumber) {
+        if self.opts.sack && start < end {
+            self.dsack = Some((start, end));
             self.ack_now = true;
         }
     }

@@ -3,6 +3,8 @@
 //! for a segment), and calls [`crate::tcp::Tcb::poll_transmit`], which fires what has expired.
 //!
 //! - retransmission (RFC 6298 §5): runs while sequence space is outstanding;
+//! - RACK's reordering timer (RFC 8985 §6.3): a segment sent before one already delivered
+//!   is deemed lost once its reordering window has passed;
 //! - delayed ACK (RFC 1122 4.2.3.2, RFC 5681 §4.2): at most one pending ACK's deadline;
 //! - persist (RFC 9293 §3.8.6.1): the peer advertised a zero window while we have data;
 //! - keepalive (RFC 1122 4.2.3.6): optional, off by default;
@@ -15,6 +17,8 @@ use morgana_executor::Instant;
 pub enum Timer {
     /// Retransmission.
     Retransmit,
+    /// RACK's reordering window ran out.
+    Rack,
     /// Delayed ACK.
     DelayedAck,
     /// Zero-window probe.
@@ -30,6 +34,8 @@ pub enum Timer {
 pub struct Timers {
     /// Retransmission.
     pub retransmit: Option<Instant>,
+    /// RACK's reordering timer.
+    pub rack: Option<Instant>,
     /// Delayed ACK.
     pub delayed_ack: Option<Instant>,
     /// Zero-window probe.
@@ -45,6 +51,7 @@ impl Timers {
     pub fn next(&self) -> Option<Instant> {
         [
             self.retransmit,
+            self.rack,
             self.delayed_ack,
             self.persist,
             self.keepalive,
@@ -57,9 +64,10 @@ impl Timers {
 
     /// The first timer that has expired at `now` (stopping it), in a fixed priority.
     pub fn expired(&mut self, now: Instant) -> Option<Timer> {
-        let slots: [(&mut Option<Instant>, Timer); 5] = [
+        let slots: [(&mut Option<Instant>, Timer); 6] = [
             (&mut self.time_wait, Timer::TimeWait),
             (&mut self.retransmit, Timer::Retransmit),
+            (&mut self.rack, Timer::Rack),
             (&mut self.persist, Timer::Persist),
             (&mut self.keepalive, Timer::Keepalive),
             (&mut self.delayed_ack, Timer::DelayedAck),

@@ -10,7 +10,7 @@ use core::time::Duration;
 
 use morgana_executor::Instant;
 
-use crate::tcp::{Config, Endpoint, Segment, Tcb};
+use crate::tcp::{Config, Endpoint, RecoveryStats, Segment, Tcb};
 use crate::wire::{Ipv4Address, SeqNumber, TcpRepr};
 
 pub const A: Endpoint = Endpoint::new(Ipv4Address::new(10, 0, 0, 1), 40000);
@@ -321,4 +321,50 @@ impl Pair {
             .cloned()
             .collect()
     }
+}
+
+/// Bytes that show a misplaced or corrupted byte.
+pub fn pattern(len: usize, salt: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ (i >> 9) as u8 ^ salt)
+        .collect()
+}
+
+/// Transfers `bytes` from A (configured by `config_a`) to B; returns the virtual time taken
+/// from the first byte, and A's recovery counters.
+pub fn bulk(
+    config_a: Config,
+    link: LinkConfig,
+    seed: u64,
+    bytes: usize,
+) -> (Duration, RecoveryStats) {
+    let mut pair = Pair::established(config_a, config(), link, seed);
+    pair.keep_log = false;
+    let data = pattern(bytes, seed as u8);
+    let start = pair.now;
+    let mut sent = 0;
+    let mut got = Vec::with_capacity(bytes);
+    let mut buf = [0; 16384];
+    let ok = pair.run_until(Duration::from_secs(3600), |p| {
+        sent += p.a.send(&data[sent..]);
+        let b = p.b.as_mut().unwrap();
+        loop {
+            let n = b.recv(&mut buf);
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        got.len() >= bytes
+    });
+    assert!(
+        ok,
+        "seed {seed}: transfer finished ({} of {bytes} bytes)",
+        got.len()
+    );
+    assert!(got == data, "seed {seed}: bytes intact and in order");
+    if let Err(broken) = pair.a.check_invariants().and(pair.b().check_invariants()) {
+        panic!("seed {seed}: {broken}");
+    }
+    (pair.now - start, pair.a.recovery_stats())
 }

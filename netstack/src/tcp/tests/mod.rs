@@ -2,10 +2,13 @@
 //! ([`harness`]), one behaviour per file.
 
 mod close;
+mod congestion;
 mod data;
 mod fuzz;
 mod handshake;
 mod harness;
+mod recovery;
+mod sack;
 mod security;
 mod timers;
 mod units;
