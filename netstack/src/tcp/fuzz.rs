@@ -56,7 +56,11 @@ fn drain(tcb: &mut Tcb, now: Instant) {
             a.len() + b.len() <= seg.payload_len,
             "payload longer than said"
         );
-        assert!(seg.payload_len <= 1500, "segment larger than the MTU");
+        let ip_len = 20 + seg.repr(&[]).header_len() + seg.payload_len;
+        assert!(
+            ip_len <= 1500,
+            "a {ip_len}-byte datagram for a 1500-byte MTU"
+        );
     }
     panic!("poll_transmit never returned None");
 }

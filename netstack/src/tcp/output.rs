@@ -273,7 +273,7 @@ impl Tcb {
         // partial ACK.
         if let Some(from) = self.retransmit_from.take() {
             if from >= self.snd_una && from < self.snd_max {
-                return Some(self.data_segment(now, from, mss));
+                return Some(self.data_segment(now, from, mss, mss));
             }
         }
 
@@ -284,7 +284,7 @@ impl Tcb {
                 if self.recovery_kick || self.sb.pipe() + mss <= self.cc.window() {
                     self.recovery_kick = false;
                     let len = ((end - start).max(0) as usize).min(mss);
-                    return Some(self.data_segment(now, start, len));
+                    return Some(self.data_segment(now, start, len, mss));
                 }
             }
         }
@@ -325,7 +325,7 @@ impl Tcb {
         };
         if send {
             self.force_send = false;
-            return Some(self.data_segment(now, self.snd_nxt, len));
+            return Some(self.data_segment(now, self.snd_nxt, len, mss));
         }
 
         // The peer's window is closed (or too small to be worth a segment) with data waiting
@@ -356,11 +356,26 @@ impl Tcb {
     }
 
     /// A segment of up to `max_len` queued bytes from `seq` (with our FIN if it reaches it).
-    fn data_segment(&mut self, now: Instant, seq: SeqNumber, max_len: usize) -> Segment {
+    ///
+    /// `mss` is what fits in one segment with the options every segment carries (timestamps);
+    /// SACK blocks riding on the segment take their bytes out of it, so that the segment
+    /// still fits the MTU (RFC 9293 §3.7.1: the MSS does not count TCP options).
+    fn data_segment(
+        &mut self,
+        now: Instant,
+        seq: SeqNumber,
+        max_len: usize,
+        mss: usize,
+    ) -> Segment {
+        let mut seg = self.bare(seq);
+        self.fill_ack(now, &mut seg);
+        let blocks = seg.sack_ranges.iter().flatten().count();
+        // Kind, length and two NOPs to keep the header aligned, then 8 bytes a block.
+        let sack_bytes = if blocks > 0 { 4 + 8 * blocks } else { 0 };
+        let max_len = max_len.min(mss.saturating_sub(sack_bytes).max(1));
         let offset = (seq - self.tx_seq).max(0) as usize;
         let len = max_len.min(self.tx.len().saturating_sub(offset));
         let fin = self.fin_queued && seq + len as u32 == self.fin_seq_out();
-        let mut seg = self.bare(seq);
         seg.payload_len = len;
         if len > 0 && offset + len == self.tx.len() {
             seg.flags.insert(TcpFlags::PSH);
@@ -368,7 +383,6 @@ impl Tcb {
         if fin {
             seg.flags.insert(TcpFlags::FIN);
         }
-        self.fill_ack(now, &mut seg);
         let end = seq + seg.segment_len() as u32;
         if seq < self.snd_max {
             // A retransmission: Karn's rule.

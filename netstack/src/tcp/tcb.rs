@@ -319,10 +319,15 @@ impl Tcb {
         self.snd_wnd = usize::from(syn.window_len);
         self.max_snd_wnd = self.snd_wnd;
         self.snd_wl1 = syn.seq_number;
-        self.cc = match self.config.congestion {
+        self.cc = self.new_congestion();
+    }
+
+    /// The configured congestion controller, at the initial window for the negotiated MSS.
+    fn new_congestion(&self) -> Box<dyn Congestion> {
+        match self.config.congestion {
             CongestionAlgorithm::NewReno => Box::new(NewReno::new(self.smss())),
             CongestionAlgorithm::Cubic => Box::new(Cubic::new(self.smss())),
-        };
+        }
     }
 
     // ---- accessors -------------------------------------------------------------------------
@@ -1198,9 +1203,7 @@ impl Tcb {
         tcb.max_snd_wnd = tcb.snd_wnd;
         tcb.snd_wl1 = ack.seq_number;
         tcb.snd_wl2 = iss + 1;
-        tcb.cc = match tcb.config.congestion {
-            CongestionAlgorithm::NewReno => Box::new(NewReno::new(tcb.smss())),
-        };
+        tcb.cc = tcb.new_congestion();
         tcb
     }
 }

@@ -188,9 +188,14 @@ impl Pair {
         }
     }
 
-    /// Collects both ends' output.
+    /// Collects both ends' output; every segment must fit the MTU with its options.
     pub fn poll_output(&mut self) {
+        fn fits(seg: &Segment) {
+            let ip_len = 20 + seg.repr(&[]).header_len() + seg.payload_len;
+            assert!(ip_len <= MTU, "a {ip_len}-byte datagram: {seg:?}");
+        }
         while let Some(seg) = self.a.poll_transmit(self.now, MTU) {
+            fits(&seg);
             let payload = copy_payload(&self.a, &seg);
             let sent = Sent {
                 at: self.now,
@@ -203,6 +208,7 @@ impl Pair {
         if let Some(b) = self.b.as_mut() {
             let mut out = Vec::new();
             while let Some(seg) = b.poll_transmit(self.now, MTU) {
+                fits(&seg);
                 let payload = copy_payload(b, &seg);
                 out.push(Sent {
                     at: self.now,

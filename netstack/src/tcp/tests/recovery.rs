@@ -232,3 +232,61 @@ fn without_timestamps_dsacks_undo_spurious_recoveries() {
     assert!(undos >= 1, "D-SACKs undid a spurious recovery");
     assert!(ratio >= 0.8, "goodput {ratio:.2} of a clean link");
 }
+
+/// Both ways at once: B's data segments carry SACK blocks for A's lost segments, and those
+/// blocks take room from the payload, not from the MTU (the harness fails any segment that
+/// does not fit). A 1448-byte payload with three SACK blocks would be a 1536-byte datagram.
+#[test]
+fn data_segments_carrying_sack_blocks_still_fit_the_mtu() {
+    let mut pair = Pair::established(config(), config(), LinkConfig::clean(), 11);
+    // Lose the first transmission of A's segments 1, 3 and 5: B holds three holes.
+    let mut pending: Vec<SeqNumber> = [1u32, 3, 5]
+        .iter()
+        .map(|i| SeqNumber(DATA) + i * MSS)
+        .collect();
+    pair.filter = Some(Box::new(move |s| {
+        if !s.to_b || s.seg.payload_len == 0 {
+            return false;
+        }
+        match pending.iter().position(|&q| q == s.seg.seq_number) {
+            Some(i) => {
+                pending.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }));
+    let data = pattern(64 * 1024, 5);
+    let (mut sent_a, mut sent_b) = (0, 0);
+    let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+    let mut buf = [0; 16384];
+    let mut sacks_on_data = 0;
+    let ok = pair.run_until(Duration::from_secs(30), |p| {
+        sent_a += p.a.send(&data[sent_a..]);
+        let b = p.b.as_mut().unwrap();
+        sent_b += b.send(&data[sent_b..]);
+        loop {
+            let n = b.recv(&mut buf);
+            if n == 0 {
+                break;
+            }
+            got_b.extend_from_slice(&buf[..n]);
+        }
+        loop {
+            let n = p.a.recv(&mut buf);
+            if n == 0 {
+                break;
+            }
+            got_a.extend_from_slice(&buf[..n]);
+        }
+        got_a.len() == data.len() && got_b.len() == data.len()
+    });
+    for s in pair.log.iter().filter(|s| !s.to_b && s.seg.payload_len > 0) {
+        if s.seg.sack_ranges.iter().flatten().count() > 0 {
+            sacks_on_data += 1;
+        }
+    }
+    assert!(ok, "both transfers finish");
+    assert!(got_a == data && got_b == data);
+    assert!(sacks_on_data > 0, "B's data carried SACK blocks");
+}
