@@ -18,6 +18,7 @@ pub mod arch;
 pub mod bootinfo;
 pub mod cmos;
 pub mod console;
+pub mod dtb;
 mod env;
 mod exit;
 pub mod fuzz;
