@@ -288,6 +288,8 @@ pub struct ArmMachine {
     pub rtc: Option<Reg>,
     /// PSCI's conduit, if the tree has a PSCI node.
     pub psci: Option<Conduit>,
+    /// Whether the root is `linux,dummy-virt`: QEMU's `virt` machine.
+    pub qemu_virt: bool,
     rng_seed: [u8; 64],
     rng_seed_len: usize,
     virtio: [VirtioSlot; MAX_VIRTIO],
@@ -304,6 +306,7 @@ impl ArmMachine {
             virtual_timer: None,
             rtc: None,
             psci: None,
+            qemu_virt: false,
             rng_seed: [0; 64],
             rng_seed_len: 0,
             virtio: [VirtioSlot {
@@ -522,7 +525,9 @@ pub fn parse(blob: &[u8]) -> Result<ArmMachine, DtbError> {
             }
             Token::End => {
                 depth -= 1;
-                if depth > 0 {
+                if depth == 0 {
+                    out.qemu_virt = stack[0].is_compatible("linux,dummy-virt");
+                } else {
                     let parent = stack[depth - 1];
                     let node = stack[depth];
                     let at_stdout = stdout.is_some_and(|p| path_is(&stack[..=depth], p));
@@ -756,6 +761,7 @@ mod tests {
         );
         assert_eq!(m.rtc.map(|r| r.base), Some(0x901_0000));
         assert_eq!(m.psci, Some(Conduit::Hvc));
+        assert!(m.qemu_virt);
         assert_eq!(m.virtio().len(), 32);
         assert_eq!(
             m.virtio()[0],
