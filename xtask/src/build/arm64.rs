@@ -2,9 +2,10 @@
 //! `objcopy -O binary` would (a boot loader copies the file to RAM and jumps to its start; the
 //! header at the start says how much memory it needs, `.bss` included).
 //!
-//! Written here rather than by `rust-objcopy`: it needs the toolchain's `libLLVM` on the
-//! loader path (rustup's proxies set that, a direct call does not), and binutils' `objcopy`
-//! on an x86_64 host does not know AArch64 ELF files. Reading program headers is a page of code.
+//! Written here rather than by `rust-objcopy -O binary`: that needs the toolchain's `libLLVM`
+//! on the loader path (there under `cargo run`, not when xtask's binary runs any other way) and
+//! its fallback, binutils' `objcopy` on an x86_64 host, does not know AArch64 ELF files.
+//! Reading program headers is a page of code.
 
 use std::path::{Path, PathBuf};
 
