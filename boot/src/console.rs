@@ -33,12 +33,19 @@ fn early_write(bytes: &[u8]) {
     let _ = out.flush();
 }
 
-/// Bare metal: the shim's own console (COM1 on x86_64), up before the executor.
-#[cfg(all(target_os = "none", target_arch = "x86_64"))]
+/// Bare metal: the shim's own console (COM1 on x86_64, the PL011 on AArch64), up before the
+/// executor.
+#[cfg(all(
+    target_os = "none",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 fn early_write(bytes: &[u8]) {
     crate::arch::early_write(bytes);
 }
 
-/// AArch64's shim arrives with its issue; until then there is no console before the executor.
-#[cfg(all(target_os = "none", not(target_arch = "x86_64")))]
+/// Another bare-metal architecture has no console before the executor.
+#[cfg(all(
+    target_os = "none",
+    not(any(target_arch = "x86_64", target_arch = "aarch64"))
+))]
 fn early_write(_bytes: &[u8]) {}

@@ -1,7 +1,7 @@
 //! Fuzz bodies for the parsers that read what a loader, the firmware or the user hands the
 //! image: `hvm_start_info` (and the memory map behind it), CMOS clock registers, and the
-//! command line's device and network words. `boot/fuzz/` runs them under cargo-fuzz; the
-//! tests below run them over seeded random inputs on stable.
+//! command line's device and network words, and a device tree blob. `boot/fuzz/` runs them
+//! under cargo-fuzz; the tests below run them over seeded random inputs on stable.
 
 use alloc::string::String;
 
@@ -69,6 +69,17 @@ pub fn cmos(data: &[u8]) {
     }
 }
 
+/// A device tree blob as a loader would hand it over: parsed, and what it yields checked.
+pub fn device_tree(data: &[u8]) {
+    if let Ok(machine) = crate::dtb::parse(data) {
+        exercise(&machine.boot);
+        for reg in machine.device_ranges() {
+            let _ = reg.base.checked_add(reg.size);
+        }
+        assert!(machine.rng_seed().len() <= 64);
+    }
+}
+
 /// A kernel command line: its virtio-mmio device words and its IPv4 configuration.
 pub fn cmdline(data: &[u8]) {
     let line = String::from_utf8_lossy(data);
@@ -109,6 +120,32 @@ mod tests {
                 data[4..8].copy_from_slice(&1u32.to_le_bytes());
             }
             pvh_start_info(&data);
+        }
+    }
+
+    #[test]
+    fn the_device_tree_parser_survives_hostile_blobs() {
+        const VIRT: &[u8] = include_bytes!("../testdata/qemu-virt-gicv3.dtb");
+        for data in random_inputs(5, 2_000, 256) {
+            device_tree(&data);
+        }
+        // QEMU's blob with random bytes flipped, and cut at random lengths.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..3_000 {
+            let mut blob = VIRT.to_vec();
+            for _ in 0..(next() % 8 + 1) {
+                let at = (next() % blob.len() as u64) as usize;
+                blob[at] ^= 1 << (next() % 8);
+            }
+            device_tree(&blob);
+            let cut = (next() % VIRT.len() as u64) as usize;
+            device_tree(&VIRT[..cut]);
         }
     }
 

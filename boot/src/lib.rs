@@ -18,6 +18,7 @@ pub mod arch;
 pub mod bootinfo;
 pub mod cmos;
 pub mod console;
+pub mod dtb;
 mod env;
 mod exit;
 pub mod fuzz;
@@ -27,9 +28,16 @@ pub mod heap;
 pub mod hosted;
 pub mod logger;
 mod machine;
-#[cfg(any(not(target_os = "none"), target_arch = "x86_64"))]
+#[cfg(any(
+    not(target_os = "none"),
+    target_arch = "x86_64",
+    target_arch = "aarch64"
+))]
 pub mod net;
-#[cfg(all(target_os = "none", target_arch = "x86_64"))]
+#[cfg(all(
+    target_os = "none",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 mod panic;
 pub mod pvh;
 

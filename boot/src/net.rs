@@ -136,6 +136,12 @@ fn device(_env: &Env, seed: u64) -> Result<crate::arch::x86_64::net::BootNet, Ne
     crate::arch::x86_64::net::BootNet::open(seed).map_err(|e| NetError::Device(e.to_string()))
 }
 
+#[cfg(all(target_os = "none", target_arch = "aarch64"))]
+fn device(_env: &Env, seed: u64) -> Result<crate::arch::aarch64::net::BootNet, NetError> {
+    use alloc::string::ToString;
+    crate::arch::aarch64::net::BootNet::open(seed).map_err(|e| NetError::Device(e.to_string()))
+}
+
 /// The hosted platform's NIC: TAP interface `tap=NAME` (default `mgtap0`), created if missing
 /// (needs `CAP_NET_ADMIN`).
 #[cfg(not(target_os = "none"))]

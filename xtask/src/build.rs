@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use crate::util::{self, Cmd, Error};
 
+mod arm64;
+
 /// A bare-metal architecture an appliance can be built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
@@ -84,6 +86,13 @@ pub fn build_image(args: &BuildArgs) -> Result<Image, Error> {
     };
     let bytes = file_size(&elf)?;
     eprintln!("image: {}", describe_file(&elf, bytes));
+    if args.arch == Some(Arch::Aarch64) {
+        // What boots is the raw Image (no symbols to strip); the ELF is what a debugger loads.
+        let path = arm64::write_image(&elf)?;
+        let bytes = file_size(&path)?;
+        eprintln!("arm64 Image: {}", describe_file(&path, bytes));
+        return Ok(Image { path, elf, bytes });
+    }
     let stripped = match args.arch {
         Some(_) if args.release => strip(&elf)?,
         _ => None,
@@ -119,16 +128,11 @@ fn build_hosted(args: &BuildArgs) -> Result<PathBuf, Error> {
     cargo_build(args, None, &file_name)
 }
 
-/// A bare-metal image: `cargo build -p NAME --target x86_64-unknown-none`, an ELF at
-/// `target/x86_64-unknown-none/<profile>/NAME` that QEMU boots with `-kernel` (PVH).
+/// A bare-metal image: `cargo build -p NAME --target <arch>-unknown-none`, an ELF at
+/// `target/<target>/<profile>/NAME`. QEMU boots the x86_64 ELF with `-kernel` (PVH); the
+/// AArch64 ELF becomes an arm64 Image next to it (see `build_image`).
 fn build_bare_metal(arch: Arch, args: &BuildArgs) -> Result<PathBuf, Error> {
-    match arch {
-        Arch::X86_64 => cargo_build(args, Some(arch.target()), &args.appliance),
-        Arch::Aarch64 => Err(Error::usage(
-            "AArch64 images arrive with the AArch64 issue; build for --arch x86_64, or the hosted \
-             flavour (no --arch), for now",
-        )),
-    }
+    cargo_build(args, Some(arch.target()), &args.appliance)
 }
 
 /// Runs `cargo build -p NAME [--target TARGET] [--release]` and returns the path of the binary.

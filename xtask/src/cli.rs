@@ -113,6 +113,8 @@ fn parse_run_qemu(args: &[String], extra: &[String]) -> Result<RunQemuArgs, Erro
     let mut timeout = None;
     let mut net = None;
     let mut forwards = Vec::new();
+    let mut arch = None;
+    let mut gic = None;
     let mut flags = Flags::new(args);
     while let Some(flag) = flags.next_flag()? {
         match flag.name {
@@ -126,6 +128,8 @@ fn parse_run_qemu(args: &[String], extra: &[String]) -> Result<RunQemuArgs, Erro
                 set_once(&mut net, "--net", value)?;
             }
             "--forward" => forwards.push(parse_forward(&flags.value(&flag)?)?),
+            "--arch" => set_once(&mut arch, "--arch", Arch::parse(&flags.value(&flag)?)?)?,
+            "--gic" => set_once(&mut gic, "--gic", qemu::Gic::parse(&flags.value(&flag)?)?)?,
             "--appliance" => set_once(&mut appliance, "--appliance", flags.value(&flag)?)?,
             "--release" => release = flags.switch(&flag)?,
             "--machine" => {
@@ -192,6 +196,8 @@ fn parse_run_qemu(args: &[String], extra: &[String]) -> Result<RunQemuArgs, Erro
         append,
         timeout,
         extra: qemu_args,
+        arch: arch.unwrap_or(Arch::X86_64),
+        gic,
     })
 }
 
@@ -446,6 +452,8 @@ mod tests {
                 append: String::new(),
                 timeout: None,
                 extra: vec![],
+                arch: Arch::X86_64,
+                gic: None,
             }
         );
     }
@@ -468,9 +476,13 @@ mod tests {
                 append: "panic".into(),
                 timeout: Some(Duration::from_millis(2500)),
                 extra: vec!["-d".into(), "int,cpu_reset".into(), "--help".into()],
+                arch: Arch::X86_64,
+                gic: None,
             }
         );
         assert_eq!(run_qemu("run-qemu --accel kvm").accel, Some(Accel::Kvm));
+        let arm = run_qemu("run-qemu --arch aarch64 --gic 2");
+        assert_eq!((arm.arch, arm.gic), (Arch::Aarch64, Some(qemu::Gic::V2)));
         // The command line may hold spaces and `=`: it is one argument.
         let spaced = parse(["run-qemu", "--append=a=1 b"].map(str::to_owned)).unwrap();
         let Command::RunQemu(spaced) = spaced else {
@@ -489,7 +501,8 @@ mod tests {
             "run-qemu --timeout 0",
             "run-qemu --timeout soon",
             "run-qemu --gdb=yes",
-            "run-qemu --arch x86_64",
+            "run-qemu --gic 4",
+            "run-qemu --arch sparc",
             "run-qemu --machine q35 --machine q35",
             "run-qemu stray",
             "install-qemu --now",

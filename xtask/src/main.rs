@@ -74,9 +74,9 @@ const COMMANDS: &[(&str, &str)] = &[
         "build the hosted flavour and run it as a Linux process",
     ),
     (
-        "run-qemu [--appliance NAME] [--release] [--machine microvm|q35] [--accel kvm|tcg] \
-         [--mem 32M] [--gdb] [--append CMDLINE] [--net user [--forward PROTO:HOST:GUEST]...] [--timeout SECS] [-- QEMU ARGS...]",
-        "build an x86_64 image (default: hello), boot it in QEMU, exit with its exit code",
+        "run-qemu [--appliance NAME] [--release] [--arch x86_64|aarch64] [--gic 2|3] \
+         [--machine microvm|q35] [--accel kvm|tcg] [--mem 32M] [--gdb] [--append CMDLINE] [--net user [--forward PROTO:HOST:GUEST]...] [--timeout SECS] [-- QEMU ARGS...]",
+        "build an image (default: hello, x86_64), boot it in QEMU, exit with its exit code",
     ),
     (
         "install-qemu",

@@ -3,6 +3,7 @@
 //! console streamed and kept, a deadline, and the exit status mapped back to the appliance's
 //! exit code ([`run`]).
 
+mod aarch64;
 mod install;
 mod run;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 use crate::build::{self, Arch, BuildArgs};
 use crate::util::{self, Cmd, Error};
 
+pub use aarch64::Gic;
 pub use install::ensure as ensure_installed;
 #[cfg(test)]
 pub use install::installed;
@@ -177,6 +179,10 @@ pub struct RunQemuArgs {
     pub timeout: Option<Duration>,
     /// Raw QEMU arguments after `--`.
     pub extra: Vec<String>,
+    /// The image's architecture (`--arch`, x86_64 by default).
+    pub arch: Arch,
+    /// AArch64's interrupt controller (`--gic 2|3`; 3 when not given).
+    pub gic: Option<Gic>,
 }
 
 /// Checks a `-m` size: a positive number with an optional K, M, G or T suffix.
@@ -297,6 +303,12 @@ pub fn install_qemu() -> Result<ExitCode, Error> {
 /// `cargo xtask run-qemu`: builds the appliance, boots it, streams the console, and exits with
 /// the appliance's exit code.
 pub fn run_qemu(args: &RunQemuArgs) -> Result<ExitCode, Error> {
+    if args.arch == Arch::Aarch64 {
+        return run_qemu_aarch64(args);
+    }
+    if args.gic.is_some() {
+        return Err(Error::usage("--gic is for --arch aarch64"));
+    }
     ensure_installed()?;
     let image = build::build_image(&BuildArgs {
         appliance: args.appliance.clone(),
@@ -333,6 +345,51 @@ pub fn run_qemu(args: &RunQemuArgs) -> Result<ExitCode, Error> {
     )?;
     let outcome = run.outcome();
     // A failure's error carries QEMU's stderr; otherwise show its warnings, if any.
+    if outcome != Outcome::QemuFailed && !run.stderr.is_empty() {
+        eprint!("{}", run.stderr);
+    }
+    match outcome.error(&run) {
+        None => {
+            eprintln!("{outcome}");
+            Ok(ExitCode::from(outcome.exit_code()))
+        }
+        Some(err) => Err(err),
+    }
+}
+
+/// `run-qemu --arch aarch64`: as [`run_qemu`], on `-M virt` under TCG, the exit code read from
+/// the console (see [`aarch64`]).
+fn run_qemu_aarch64(args: &RunQemuArgs) -> Result<ExitCode, Error> {
+    if args.machine != Machine::Microvm {
+        return Err(Error::usage(
+            "--machine is for x86_64; AArch64 images boot on QEMU virt",
+        ));
+    }
+    ensure_installed()?;
+    aarch64::check(args.accel)?;
+    let image = build::build_image(&BuildArgs {
+        appliance: args.appliance.clone(),
+        release: args.release,
+        arch: Some(Arch::Aarch64),
+    })?;
+    let gic = args.gic.unwrap_or(Gic::V3);
+    eprintln!("accel: tcg (AArch64 guest)");
+    if args.gdb {
+        eprintln!(
+            "gdb: QEMU waits for a debugger on port {GDB_PORT}; attach with\n  \
+             gdb-multiarch {} -ex 'target remote :{GDB_PORT}'",
+            util::display_path(&image.elf)
+        );
+    }
+    let run = run(
+        aarch64::command(&image.path, args, gic),
+        &RunOptions {
+            echo_console: true,
+            interactive: true,
+            timeout: args.timeout,
+        },
+    )?;
+    let outcome = aarch64::outcome(&run);
     if outcome != Outcome::QemuFailed && !run.stderr.is_empty() {
         eprint!("{}", run.stderr);
     }

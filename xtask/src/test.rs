@@ -21,10 +21,13 @@ const BARE_METAL_PACKAGES: &[&str] = &[
 
 /// Crates that must also pass clippy on some bare-metal targets: the boot shim, per architecture
 /// as its shims land.
-const BARE_METAL_EXTRA_PACKAGES: &[(&str, &[&str])] = &[("x86_64-unknown-none", &["morgana-boot"])];
+const BARE_METAL_EXTRA_PACKAGES: &[(&str, &[&str])] = &[
+    ("x86_64-unknown-none", &["morgana-boot"]),
+    ("aarch64-unknown-none", &["morgana-boot"]),
+];
 
 /// Appliances built as bare-metal images (release, stripped), each a step `build NAME ARCH`.
-const BARE_METAL_IMAGES: &[(&str, Arch)] = &[("hello", Arch::X86_64)];
+const BARE_METAL_IMAGES: &[(&str, Arch)] = &[("hello", Arch::X86_64), ("hello", Arch::Aarch64)];
 
 /// The packages clippy checks for bare-metal `target`.
 fn bare_metal_packages(target: &str) -> Vec<&'static str> {
@@ -208,14 +211,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn boot_is_checked_on_x86_64_only() {
-        let x86_64 = bare_metal_packages("x86_64-unknown-none");
-        assert_eq!(x86_64.last(), Some(&"morgana-boot"));
-        assert_eq!(x86_64.len(), BARE_METAL_PACKAGES.len() + 1);
-        assert_eq!(
-            bare_metal_packages("aarch64-unknown-none"),
-            BARE_METAL_PACKAGES
-        );
+    fn boot_is_checked_on_both_architectures() {
+        for target in BARE_METAL_TARGETS {
+            let packages = bare_metal_packages(target);
+            assert_eq!(packages.last(), Some(&"morgana-boot"), "{target}");
+            assert_eq!(packages.len(), BARE_METAL_PACKAGES.len() + 1, "{target}");
+        }
     }
 
     #[test]

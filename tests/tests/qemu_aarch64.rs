@@ -1,0 +1,535 @@
+//! End-to-end: AArch64 images (arm64 Image, DTB in `x0`) booted on QEMU `virt` under TCG by
+//! `cargo xtask run-qemu --arch aarch64`, with a GICv3 and, for hello and the timers, a GICv2.
+//!
+//! As in `qemu_x86_64.rs`: each test runs xtask as a subprocess with
+//! `CARGO_TARGET_DIR=target/e2e`, every run is bounded (run-qemu's `--timeout`, and a limit on
+//! each subprocess, which is killed with everything it started), and when
+//! `qemu-system-aarch64` is missing every test is skipped, saying why. The exit code comes from
+//! the image's `morgana: exit code N` console line (see xtask's `qemu/aarch64.rs`).
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long QEMU may run in one test (run-qemu's `--timeout`).
+const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
+/// On top of that for a run-qemu subprocess: cargo checking that xtask and the image are fresh.
+const RUN_MARGIN: Duration = Duration::from_secs(120);
+/// A build subprocess: compiling xtask or an image from scratch.
+const BUILD_LIMIT: Duration = Duration::from_secs(15 * 60);
+/// run-qemu's exit code when it killed QEMU at `--timeout`.
+const EXIT_TIMED_OUT: i32 = 124;
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// What one xtask subprocess left behind.
+struct Run {
+    command: String,
+    status: ExitStatus,
+    /// xtask's stdout: the guest's console, each line with the time it arrived.
+    lines: Vec<(Instant, String)>,
+    /// xtask's own messages, and cargo's.
+    stderr: String,
+    /// Whether we killed it at its limit.
+    killed: Option<Duration>,
+}
+
+impl Run {
+    fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    fn console(&self) -> String {
+        let lines: Vec<&str> = self.lines.iter().map(|(_, line)| line.as_str()).collect();
+        lines.join("\n")
+    }
+
+    /// Everything about the run, for assertion messages.
+    fn describe(&self) -> String {
+        format!(
+            "`{}`: {}\n--- console ---\n{}\n--- stderr ---\n{}",
+            self.command,
+            self.status,
+            self.console(),
+            self.stderr
+        )
+    }
+}
+
+/// Runs `cargo xtask ARGS` in `target/e2e`; after `limit`, kills it and everything it started.
+fn xtask(args: &[&str], limit: Duration) -> Run {
+    xtask_answering(args, limit, None)
+}
+
+/// [`xtask`], and when a console line contains `prompt.0`, writes `prompt.1` to its stdin (the
+/// guest's serial input).
+fn xtask_answering(
+    args: &[&str],
+    limit: Duration,
+    prompt: Option<(&'static str, &'static [u8])>,
+) -> Run {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let command = format!("cargo xtask {}", args.join(" "));
+    let mut child = Command::new(cargo)
+        .current_dir(workspace())
+        .args(["run", "--quiet", "--package", "xtask", "--"])
+        .args(args)
+        .env("CARGO_TARGET_DIR", workspace().join("target").join("e2e"))
+        .stdin(if prompt.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so that cargo, xtask and QEMU can be killed together.
+        .process_group(0)
+        .spawn()
+        .expect("cargo runs");
+    let (stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let mut stdin = child.stdin.take();
+    let (closed, stdout_closed) = mpsc::channel();
+    let lines = thread::spawn(move || {
+        let lines = timed_lines(stdout, |line| {
+            if let (Some((text, reply)), Some(input)) = (prompt, stdin.as_mut())
+                && line.contains(text)
+            {
+                use std::io::Write;
+                let _ = input.write_all(reply);
+                let _ = input.flush();
+            }
+        });
+        let _ = closed.send(());
+        lines
+    });
+    let errors = thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    let start = Instant::now();
+    let killed = match stdout_closed.recv_timeout(limit) {
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            kill_group(&child);
+            Some(start.elapsed())
+        }
+        _ => None,
+    };
+    let status = child.wait().expect("cargo is waited for");
+    Run {
+        command,
+        status,
+        lines: lines.join().expect("the console reader finishes"),
+        stderr: errors.join().expect("the stderr reader finishes"),
+        killed,
+    }
+}
+
+/// Reads lines (without their `\r\n`) and when each arrived, until the pipe closes; `seen`
+/// is called with each line as it arrives.
+fn timed_lines(from: impl Read, mut seen: impl FnMut(&str)) -> Vec<(Instant, String)> {
+    let mut reader = BufReader::new(from);
+    let mut lines = Vec::new();
+    let mut line = Vec::new();
+    while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches(['\r', '\n']).to_owned();
+        seen(&text);
+        lines.push((Instant::now(), text));
+        line.clear();
+    }
+    lines
+}
+
+/// Kills the process group `child` leads (cargo, xtask and QEMU), with `kill(1)`.
+fn kill_group(child: &Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+}
+
+/// `true` (after printing why) when the test cannot run here.
+fn skip() -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| dir.join("qemu-system-aarch64").is_file())
+    });
+    if !found {
+        eprintln!(
+            "skipped: qemu-system-aarch64 is not installed (`cargo xtask install-qemu` installs \
+             it as root; Debian: qemu-system-arm)"
+        );
+    }
+    !found
+}
+
+/// Builds `appliance` for AArch64, then boots it with run-qemu and `options`; fails on
+/// timeouts.
+fn boot(appliance: &str, options: &[&str]) -> Run {
+    let run = boot_for(appliance, options, QEMU_TIMEOUT);
+    assert_ne!(
+        run.code(),
+        Some(EXIT_TIMED_OUT),
+        "QEMU did not finish within {QEMU_TIMEOUT:?}: {}",
+        run.describe()
+    );
+    run
+}
+
+/// [`boot`] with QEMU stopped after `timeout`, which may happen.
+fn boot_for(appliance: &str, options: &[&str], timeout: Duration) -> Run {
+    let built = xtask(
+        &["build", "--appliance", appliance, "--arch", "aarch64"],
+        BUILD_LIMIT,
+    );
+    assert!(
+        built.status.success() && built.killed.is_none(),
+        "building {appliance} failed: {}",
+        built.describe()
+    );
+    let seconds = timeout.as_secs().to_string();
+    let mut args = vec![
+        "run-qemu",
+        "--arch",
+        "aarch64",
+        "--appliance",
+        appliance,
+        "--timeout",
+        &seconds,
+    ];
+    args.extend(options);
+    let run = xtask_answering(&args, timeout + RUN_MARGIN, None);
+    if let Some(after) = run.killed {
+        panic!("killed after {after:?}: {}", run.describe());
+    }
+    run
+}
+
+fn hello(gic: &str) {
+    if skip() {
+        return;
+    }
+    let run = boot("hello", &["--gic", gic]);
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    let console = run.console();
+    assert!(console.contains("Hello from Morgana"), "{}", run.describe());
+    assert!(
+        console.contains(&format!("interrupts: GICv{gic}")),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        console.contains("boot: entry to main in "),
+        "{}",
+        run.describe()
+    );
+    assert!(console.contains("on qemu-virt"), "{}", run.describe());
+}
+
+#[test]
+fn hello_on_virt_with_gicv3() {
+    hello("3");
+}
+
+#[test]
+fn hello_on_virt_with_gicv2() {
+    hello("2");
+}
+
+#[test]
+fn a_panic_exits_101_showing_its_message_and_location() {
+    if skip() {
+        return;
+    }
+    let run = boot("crash", &["--append", "panic"]);
+    assert_eq!(run.code(), Some(101), "{}", run.describe());
+    let console = run.console();
+    assert!(console.contains("deliberate panic"), "{}", run.describe());
+    assert!(
+        console.contains("appliances/crash/src/main.rs:"),
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn an_unmapped_read_prints_a_crash_report_and_exits_103() {
+    if skip() {
+        return;
+    }
+    let run = boot("crash", &["--append", "fault"]);
+    assert_eq!(run.code(), Some(103), "{}", run.describe());
+    let console = run.console();
+    for text in [
+        "data abort",
+        "read of address 0x400000000000 (FAR_EL1): translation fault",
+        "ELR 0x",
+        "backtrace",
+        "#1 0x",
+    ] {
+        assert!(console.contains(text), "{text}: {}", run.describe());
+    }
+}
+
+#[test]
+fn running_out_of_memory_exits_102() {
+    if skip() {
+        return;
+    }
+    let run = boot("crash", &["--append", "oom"]);
+    assert_eq!(run.code(), Some(102), "{}", run.describe());
+    assert!(
+        run.console().contains("out of memory"),
+        "{}",
+        run.describe()
+    );
+}
+
+/// The tasks appliance: a 200 ms sleep the host times, then 1,000 tasks on timers, with
+/// entropy from RNDR (`need-entropy` makes its absence an error).
+fn timers(gic: &str) {
+    if skip() {
+        return;
+    }
+    let run = boot(
+        "tasks",
+        &["--gic", gic, "--append", "sleep200 need-entropy"],
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    assert!(
+        run.console().contains("1000 tasks done in"),
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.console().contains("entropy: RNDR"),
+        "{}",
+        run.describe()
+    );
+    let slept = run
+        .lines
+        .iter()
+        .find_map(|(_, line)| {
+            let us = line.strip_prefix("slept 200 ms (measured ")?;
+            us.strip_suffix(" us)")?.parse::<u64>().ok()
+        })
+        .unwrap_or_else(|| panic!("no measured sleep: {}", run.describe()));
+    assert!(
+        (200_000..5_000_000).contains(&slept),
+        "slept {slept} us: {}",
+        run.describe()
+    );
+}
+
+#[test]
+fn a_200ms_sleep_and_a_thousand_timers_with_gicv3() {
+    timers("3");
+}
+
+#[test]
+fn a_200ms_sleep_and_a_thousand_timers_with_gicv2() {
+    timers("2");
+}
+
+/// A device tree QEMU accepts (it adds its memory and `/chosen` nodes) but nodes nested 20
+/// deep: root with `#address-cells` and `#size-cells`, then `n { n { ... } }`.
+fn deep_device_tree(depth: usize) -> Vec<u8> {
+    let strings = b"#address-cells\0#size-cells\0";
+    let word = |v: &mut Vec<u8>, x: u32| v.extend_from_slice(&x.to_be_bytes());
+    let mut structure = Vec::new();
+    word(&mut structure, 1); // FDT_BEGIN_NODE, the root (empty name, padded)
+    word(&mut structure, 0);
+    for name_offset in [0, 15] {
+        for w in [3, 4, name_offset, 2] {
+            word(&mut structure, w); // FDT_PROP, 4 bytes, name, value 2
+        }
+    }
+    for _ in 0..depth {
+        word(&mut structure, 1);
+        structure.extend_from_slice(b"n\0\0\0");
+    }
+    for _ in 0..=depth {
+        word(&mut structure, 2); // FDT_END_NODE
+    }
+    word(&mut structure, 9); // FDT_END
+    let (header, reservations) = (40u32, 16u32);
+    let off_struct = header + reservations;
+    let off_strings = off_struct + structure.len() as u32;
+    let total = off_strings + strings.len() as u32;
+    let mut blob = Vec::new();
+    for w in [
+        0xd00d_feed,
+        total,
+        off_struct,
+        off_strings,
+        header,
+        17,
+        16,
+        0,
+        strings.len() as u32,
+        structure.len() as u32,
+    ] {
+        word(&mut blob, w);
+    }
+    blob.extend_from_slice(&[0; 16]); // the empty reservation map
+    blob.extend_from_slice(&structure);
+    blob.extend_from_slice(strings);
+    blob
+}
+
+#[test]
+fn a_hostile_device_tree_is_a_boot_failure() {
+    if skip() {
+        return;
+    }
+    let path = std::env::temp_dir().join(format!("morgana-deep-{}.dtb", std::process::id()));
+    std::fs::write(&path, deep_device_tree(20)).unwrap();
+    let dtb = path.to_string_lossy().into_owned();
+    // Without a readable DTB there is no PSCI conduit, so the image halts after its status
+    // line: run-qemu stops it at the timeout and reports the code from the line.
+    let run = boot_for("hello", &["--", "-dtb", &dtb], Duration::from_secs(10));
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(run.code(), Some(104), "{}", run.describe());
+    assert!(
+        run.console().contains("nest deeper than 16"),
+        "{}",
+        run.describe()
+    );
+}
+
+fn udp_echo_client(port: u16, limit: Duration) -> bool {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a local UDP socket");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let start = Instant::now();
+    for i in 0..4 {
+        let message = if i < 3 {
+            format!("morgana echo test {i}")
+        } else {
+            "stop-now".to_owned()
+        };
+        loop {
+            if start.elapsed() > limit {
+                return false;
+            }
+            let _ = socket.send_to(message.as_bytes(), ("127.0.0.1", port));
+            let mut buf = [0u8; 128];
+            if let Ok((n, _)) = socket.recv_from(&mut buf)
+                && &buf[..n] == message.as_bytes()
+            {
+                break;
+            }
+        }
+    }
+    true
+}
+
+/// Echoes `len` pseudo-random bytes through the echo appliance's TCP port (forwarded from the
+/// host's `port`), retrying the connection while the guest boots; true when every byte came
+/// back in order.
+fn tcp_echo_client(port: u16, len: usize, limit: Duration) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let start = Instant::now();
+    let data: Vec<u8> = (0..len as u64)
+        .map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8)
+        .collect();
+    loop {
+        if start.elapsed() > limit {
+            return Err("no TCP echo before the time limit".into());
+        }
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            thread::sleep(Duration::from_millis(200));
+            continue;
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut reader = stream.try_clone().unwrap();
+        let expected = data.len();
+        let read = thread::spawn(move || {
+            let mut got = Vec::with_capacity(expected);
+            let mut buf = vec![0u8; 65536];
+            while got.len() < expected {
+                match reader.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            got
+        });
+        // slirp accepts the connection before the guest does: a reset or an early close means
+        // the appliance was not listening yet.
+        if stream.write_all(&data).is_err() {
+            let _ = read.join();
+            thread::sleep(Duration::from_millis(200));
+            continue;
+        }
+        let got = read.join().unwrap();
+        if got.is_empty() {
+            thread::sleep(Duration::from_millis(200));
+            continue;
+        }
+        return if got == data {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} of {} bytes came back, or out of order",
+                got.len(),
+                data.len()
+            ))
+        };
+    }
+}
+
+/// The echo appliance over QEMU user networking with a virtio-mmio NIC found in the device
+/// tree: 1 MB through TCP port 7 (compared byte for byte), then UDP datagrams and the stop word.
+#[test]
+fn tcp_and_udp_echo_over_qemu_user_networking() {
+    if skip() {
+        return;
+    }
+    let port = 17_307;
+    let tcp_port = port + 100;
+    let client = thread::spawn(move || {
+        let tcp = tcp_echo_client(tcp_port, 1 << 20, QEMU_TIMEOUT);
+        (tcp, udp_echo_client(port, QEMU_TIMEOUT + RUN_MARGIN))
+    });
+    let forward = format!("udp:{port}:7");
+    let forward_tcp = format!("tcp:{tcp_port}:7");
+    let run = boot(
+        "echo",
+        &[
+            "--net",
+            "user",
+            "--forward",
+            &forward,
+            "--forward",
+            &forward_tcp,
+            "--append",
+            "stop=stop-now",
+        ],
+    );
+    let (tcp, udp) = client.join().unwrap();
+    if let Err(why) = tcp {
+        panic!("TCP echo: {why}: {}", run.describe());
+    }
+    assert!(
+        udp,
+        "the UDP echoes did not all come back: {}",
+        run.describe()
+    );
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    assert!(
+        run.console().contains(" datagrams echoed"),
+        "{}",
+        run.describe()
+    );
+}
