@@ -84,7 +84,7 @@ async fn transfer(
         s.write_all(&data).await.expect("write");
         s.shutdown().await.expect("shutdown");
         // Keep the stream until the data is acknowledged, as a careful sender would.
-        s.flush().await.expect("flush");
+        s.wait_acked().await.expect("acknowledged");
     });
     let start = Instant::now();
     let (mut s, _) = listener.accept().await;

@@ -257,14 +257,35 @@ impl TcpStream {
         })
     }
 
-    /// Waits until everything written so far has been acknowledged by the peer (or the
-    /// connection ended, which is the error).
+    /// Hands what was written to the stack: a no-op that reports a failed connection, since
+    /// every write is already queued for the driver, which sends it as the windows allow
+    /// (like `flush` on a kernel socket). It does not wait for the peer: that would cost a
+    /// round trip, or a delayed ACK, per call. [`wait_acked`](Self::wait_acked) does.
     pub async fn flush(&mut self) -> Result<(), TcpSocketError> {
         poll_fn(|cx| self.poll_flush(cx)).await
     }
 
+    /// Waits until the peer has acknowledged everything written so far (or the connection
+    /// ended, which is the error).
+    pub async fn wait_acked(&mut self) -> Result<(), TcpSocketError> {
+        poll_fn(|cx| self.poll_acked(cx)).await
+    }
+
     /// The poll form of [`flush`](Self::flush).
-    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TcpSocketError>> {
+    pub fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), TcpSocketError>> {
+        let id = self.id;
+        let mut s = self.stack.shared.borrow_mut();
+        Poll::Ready(match s.iface.tcp_tcb(id) {
+            None => Err(TcpSocketError::Closed),
+            Some(tcb) if tcb.state() == State::Closed => Err(tcb
+                .error()
+                .map_or(TcpSocketError::Closed, TcpSocketError::from)),
+            Some(_) => Ok(()),
+        })
+    }
+
+    /// The poll form of [`wait_acked`](Self::wait_acked).
+    pub fn poll_acked(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TcpSocketError>> {
         let id = self.id;
         let mut s = self.stack.shared.borrow_mut();
         match s.iface.tcp_tcb(id) {

@@ -314,8 +314,15 @@ impl Tcb {
         let all = len == unsent;
         let send = if len > 0 {
             len == mss
-                // Nagle (RFC 896): a short segment only when nothing is in flight.
-                || (all && (self.config.nodelay || in_flight == 0 || fin_due))
+                // Nagle (RFC 896) with Minshall's refinement: a short segment only when no
+                // short segment is unacknowledged. (Plain Nagle, "when nothing is in flight",
+                // holds the tail of a two-segment response until the peer's delayed ACK for
+                // the first, 40 ms on Linux, on every response of a keep-alive connection.)
+                || (all
+                    && (self.config.nodelay
+                        || in_flight == 0
+                        || fin_due
+                        || self.snd_sml <= self.snd_una))
                 // Sender SWS avoidance (RFC 1122 4.2.3.4): half the largest window offered,
                 // or whatever fits once the override timer has run out.
                 || (in_flight == 0 && (len >= self.max_snd_wnd / 2 || self.force_send))
@@ -409,6 +416,9 @@ impl Tcb {
             if end > self.snd_max && seg.segment_len() > 0 {
                 self.sb.on_send(seq.max(self.snd_max), end, now);
             }
+        }
+        if len > 0 && len < mss && end > self.snd_sml {
+            self.snd_sml = end;
         }
         if end > self.snd_nxt {
             self.snd_nxt = end;

@@ -164,6 +164,9 @@ pub struct Tcb {
     pub(super) undo: Option<Undo>,
     /// The end of the highest retransmission (RFC 6675's HighRxt, for D-SACKs).
     pub(super) high_rxt: SeqNumber,
+    /// The end of the last short (less than a full MSS) data segment sent: Nagle holds a short
+    /// segment only while such a one is unacknowledged (Minshall's variant, as Linux does).
+    pub(super) snd_sml: SeqNumber,
     /// A D-SACK block to send (RFC 2883): a duplicate segment arrived.
     pub(super) dsack: Option<(SeqNumber, SeqNumber)>,
     pub(super) stats: RecoveryStats,
@@ -245,6 +248,7 @@ impl Tcb {
             recovery_kick: false,
             undo: None,
             high_rxt: iss,
+            snd_sml: iss,
             dsack: None,
             stats: RecoveryStats::default(),
             timers: Timers::default(),

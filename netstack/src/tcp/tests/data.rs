@@ -37,6 +37,41 @@ fn data_both_ways() {
     assert_eq!(got_ba, ba);
 }
 
+/// Minshall's Nagle: a response of one full segment and a short tail goes out whole at once,
+/// as a keep-alive HTTP server needs (plain Nagle would hold the tail until the peer's delayed
+/// ACK for the first segment); a second short write waits while that tail is unacknowledged.
+#[test]
+fn a_short_tail_after_full_segments_is_not_held_by_nagle() {
+    let mut pair = Pair::established(config(), config(), LinkConfig::clean(), 43);
+    let from = pair.log.len();
+    pair.a.send(&[7u8; 2106]);
+    pair.poll_output();
+    let now: Vec<usize> = pair
+        .sent_since(from, true)
+        .iter()
+        .map(|s| s.seg.payload_len)
+        .filter(|&n| n > 0)
+        .collect();
+    assert_eq!(now, [1448, 658], "both at once");
+    let from = pair.log.len();
+    pair.a.send(b"more");
+    pair.poll_output();
+    assert!(
+        pair.sent_since(from, true)
+            .iter()
+            .all(|s| s.seg.payload_len == 0),
+        "held: a short segment is in flight"
+    );
+    pair.run_for(Duration::from_millis(100));
+    let later: Vec<usize> = pair
+        .sent_since(from, true)
+        .iter()
+        .map(|s| s.seg.payload_len)
+        .filter(|&n| n > 0)
+        .collect();
+    assert_eq!(later, [4], "sent once the tail was acknowledged");
+}
+
 #[test]
 fn nagle_coalesces_small_writes() {
     for (nodelay, expect_max) in [(false, 2), (true, 10)] {
