@@ -161,9 +161,15 @@ impl Netns {
         Ok(())
     }
 
-    /// A veth pair between this namespace (`ifname`, [`PEER`]) and `other` (`ifname`,
-    /// [`GUEST`]): two Linux stacks, the reference for `bench net`.
-    pub fn add_veth_pair(&self, other: &Netns, ifname: &str) -> Result<(), String> {
+    /// A veth pair: `ifname` here, without an address, and `ifname` in `other` with address
+    /// `other_addr`; both up, and `other`'s end sending one segment per packet (no GSO
+    /// bundles, so that loss on this side counts frames).
+    pub fn add_veth_to(
+        &self,
+        other: &Netns,
+        ifname: &str,
+        other_addr: Ipv4Addr,
+    ) -> Result<(), String> {
         let peer_name = format!("{ifname}p");
         self.ip(&[
             "link",
@@ -178,18 +184,37 @@ impl Netns {
             &other.name,
         ])?;
         other.ip(&["link", "set", &peer_name, "name", ifname])?;
-        for (ns, addr) in [(self, PEER), (other, GUEST)] {
-            ns.ip(&["addr", "add", &format!("{addr}/{PREFIX}"), "dev", ifname])?;
-            ns.ip(&["link", "set", ifname, "up"])?;
+        other.ip(&[
+            "addr",
+            "add",
+            &format!("{other_addr}/{PREFIX}"),
+            "dev",
+            ifname,
+        ])?;
+        other.ip(&["link", "set", ifname, "gso_max_segs", "1", "up"])?;
+        self.ip(&["link", "set", ifname, "up"])?;
+        Ok(())
+    }
+
+    /// A bridge `name` here joining `ports` (which lose their addresses), up.
+    pub fn add_bridge(&self, name: &str, ports: &[&str]) -> Result<(), String> {
+        self.ip(&["link", "add", name, "type", "bridge"])?;
+        for port in ports {
+            self.ip(&["addr", "flush", "dev", port])?;
+            self.ip(&["link", "set", port, "master", name])?;
         }
+        self.ip(&["link", "set", name, "up"])?;
         Ok(())
     }
 
     /// Drops `percent` % of the IPv4 packets that cross `ifname` in each direction, at random
     /// (nftables `numgen random mod 100 < percent`, on the netdev ingress and egress hooks), and
-    /// counts them: see [`Netns::loss_counts`]. Egress sees segments before the kernel splits
-    /// them (GSO), so a drop there may take several wire frames at once.
+    /// counts them: see [`Netns::loss_counts`]. The interface's GSO is limited to one segment
+    /// first, so that the egress hook sees wire-sized packets rather than bundles that the
+    /// kernel would split after it.
     pub fn add_loss(&self, ifname: &str, percent: u32) -> Result<(), String> {
+        // One segment per packet, so that egress sees frames, not 64 KiB GSO bundles.
+        self.ip(&["link", "set", ifname, "gso_max_segs", "1"])?;
         let rules = loss_rules(ifname, percent);
         let mut nft = self.command("nft");
         nft.args(["-f", "-"])

@@ -5,7 +5,7 @@
 
 mod install;
 mod run;
-mod tap;
+pub mod tap;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -38,11 +38,17 @@ impl Network {
 
     /// QEMU with `args`, run inside the namespace.
     pub fn wrap(&self, args: &[String]) -> Cmd {
-        Cmd::new("ip")
-            .install_hint("install iproute2")
-            .args(["netns", "exec", self.netns.name(), install::BINARY])
-            .args(args.iter().cloned())
+        qemu_in(&self.netns, args)
     }
+}
+
+/// QEMU with `args`, run inside `netns` (`ip netns exec`, which execs QEMU: killing the child
+/// kills QEMU).
+pub fn qemu_in(netns: &Netns, args: &[String]) -> Cmd {
+    Cmd::new("ip")
+        .install_hint("install iproute2")
+        .args(["netns", "exec", netns.name(), install::BINARY])
+        .args(args.iter().cloned())
 }
 
 impl Drop for Network {
