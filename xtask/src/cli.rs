@@ -606,7 +606,7 @@ mod tests {
                 "-netdev",
                 "tap,id=n0,ifname=mgtap0,script=no,downscript=no",
                 "-device",
-                "virtio-net-pci,netdev=n0,csum=off,guest_csum=off",
+                "virtio-net-pci,netdev=n0,guest_csum=off",
                 "-object",
                 "filter-dump,id=pcap0,netdev=n0,file=/tmp/a.pcap",
             ]
