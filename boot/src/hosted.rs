@@ -19,7 +19,7 @@ use morgana_executor::{Doorbell, EntropyError, EventId, EventTable, Instant, Pla
 use crate::{Env, ExitStatus};
 
 mod tap;
-pub use tap::{Tap, TapStats};
+pub use tap::{Nic, PcapFile, Tap, TapStats, open_nic};
 
 /// The hosted platform. See the [module docs](self).
 #[derive(Debug)]

@@ -143,15 +143,15 @@ fn device(_env: &Env, seed: u64) -> Result<crate::arch::aarch64::net::BootNet, N
 }
 
 /// The hosted platform's NIC: TAP interface `tap=NAME` (default `mgtap0`), created if missing
-/// (needs `CAP_NET_ADMIN`).
+/// (needs `CAP_NET_ADMIN`); `pcap=FILE` records its frames.
 #[cfg(not(target_os = "none"))]
-fn device(env: &Env, seed: u64) -> Result<crate::hosted::Tap, NetError> {
+fn device(env: &Env, seed: u64) -> Result<crate::hosted::Nic, NetError> {
     let platform = crate::hosted::current()
         .ok_or_else(|| NetError::Device("not running on the hosted platform".into()))?;
     let name = env.arg("tap").unwrap_or("mgtap0");
     // Locally administered, unicast.
     let b = seed.to_le_bytes();
     let mac = [0x02, b[1], b[2], b[3], b[4], b[5]];
-    crate::hosted::Tap::open(&platform, name, mac)
+    crate::hosted::open_nic(&platform, name, mac, env.arg("pcap"))
         .map_err(|e| NetError::Device(alloc::format!("TAP {name}: {e}")))
 }

@@ -203,3 +203,136 @@ unsafe fn libc_geteuid() -> u32 {
     // SAFETY: geteuid takes nothing and cannot fail.
     unsafe { geteuid() }
 }
+
+fn full() -> bool {
+    std::env::var_os("MORGANA_TEST_FULL").is_some_and(|v| v == "1")
+}
+
+/// The echo appliance as a Linux process on a TAP device moved into a namespace of ours:
+/// 10 MB (100 MB with `MORGANA_TEST_FULL=1`) through the kernel's TCP come back with the same
+/// SHA-256, with `loss` % of the IPv4 packets dropped by nftables each way; without loss, the
+/// discard and chargen ports move 1 MB each, and the `pcap=FILE` capture reads in tcpdump.
+fn hosted_echo_on_a_tap(loss: u32) {
+    use morgana_tests::netns::{self, GUEST, Netns, PEER, PREFIX};
+    use morgana_tests::traffic;
+    use std::net::SocketAddrV4;
+
+    let checks = netns::available().and_then(|()| {
+        if loss > 0 {
+            netns::nft_available()
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(why) = checks {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let bin = build("echo");
+    let ns = Netns::create(&netns::unique_name("mgh")).expect("a namespace");
+    let tap = netns::unique_ifname("mgh");
+    let pcap = std::env::temp_dir().join(format!("{}.pcap", ns.name()));
+    let mut args = vec![
+        format!("tap={tap}"),
+        format!("ip={GUEST}/{PREFIX}"),
+        format!("gw={PEER}"),
+        "stop=stop-now".into(),
+    ];
+    if loss == 0 {
+        args.push(format!("pcap={}", pcap.display()));
+    }
+    let child = Command::new(&bin)
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("echo runs");
+    let mut child = KillOnDrop(Some(child));
+    let t0 = Instant::now();
+    while !ip(&["link", "show", &tap]) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no TAP interface {tap}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ns.adopt_interface(&tap).unwrap();
+    ns.wait_for_guest(Duration::from_secs(10)).unwrap();
+    if loss > 0 {
+        ns.add_loss(&tap, loss).unwrap();
+    }
+    let bytes = if full() { 100_000_000 } else { 10_000_000 };
+    let echo = SocketAddrV4::new(GUEST, 7);
+    let transfer = ns
+        .run(move || traffic::tcp_echo(echo, bytes))
+        .unwrap()
+        .unwrap_or_else(|why| panic!("TCP echo with {loss}% loss: {why}"));
+    eprintln!(
+        "hosted, {loss}% loss: {} MB echoed in {:.1?} ({:.1} Mbit/s each way)",
+        bytes / 1_000_000,
+        transfer.elapsed,
+        transfer.mbit_per_s()
+    );
+    if loss > 0 {
+        let (from, to) = ns.loss_counts().unwrap();
+        eprintln!("nftables dropped {from} packets from the appliance, {to} to it");
+        assert!(from > 0 && to > 0, "no loss one way: {from} from, {to} to");
+    } else {
+        let sink = SocketAddrV4::new(GUEST, 9);
+        let source = SocketAddrV4::new(GUEST, 19);
+        ns.run(move || traffic::tcp_sink(sink, 1 << 20))
+            .unwrap()
+            .expect("discard takes 1 MiB");
+        ns.run(move || traffic::tcp_source(source, 1 << 20))
+            .unwrap()
+            .expect("chargen gives 1 MiB");
+    }
+    ns.run(move || traffic::udp_echo(echo, &[b"hosted 0", b"hosted 1", b"stop-now"]))
+        .unwrap()
+        .expect("UDP echo");
+    let out = child
+        .0
+        .take()
+        .unwrap()
+        .wait_with_output()
+        .expect("echo exits");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "echo failed: {stdout}");
+    if loss == 0 {
+        let dump = Command::new("tcpdump")
+            .args(["-n", "-r"])
+            .arg(&pcap)
+            .output();
+        let _ = std::fs::remove_file(&pcap);
+        match dump {
+            Err(err) => eprintln!("tcpdump not run ({err}): the capture is not checked"),
+            Ok(dump) => {
+                let text = String::from_utf8_lossy(&dump.stdout);
+                assert!(
+                    dump.status.success(),
+                    "tcpdump -r failed: {}",
+                    String::from_utf8_lossy(&dump.stderr)
+                );
+                for expected in [
+                    "10.7.0.2 > 10.7.0.1: ICMP echo reply",
+                    "10.7.0.2.7 > 10.7.0.1.",
+                ] {
+                    assert!(
+                        text.contains(expected),
+                        "no `{expected}` in the capture: {}",
+                        &text[..text.len().min(4000)]
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn echo_on_a_tap_moves_10_mb_through_linux_tcp_intact() {
+    hosted_echo_on_a_tap(0);
+}
+
+#[test]
+fn echo_on_a_tap_moves_10_mb_through_linux_tcp_intact_with_2_percent_loss_each_way() {
+    hosted_echo_on_a_tap(2);
+}

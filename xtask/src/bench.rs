@@ -3,6 +3,7 @@
 mod boot;
 mod floor;
 mod json;
+mod net;
 mod report;
 
 use std::fs;
@@ -24,6 +25,8 @@ enum Kind {
     Criterion(Criterion),
     /// The hello image's size and QEMU boots against the floor image (see [`boot`]).
     Boot,
+    /// TCP goodput over a TAP against Linux over veth, and memory per connection ([`net`]).
+    Net,
 }
 
 struct Criterion {
@@ -49,6 +52,10 @@ const GROUPS: &[Group] = &[
         name: "boot",
         kind: Kind::Boot,
     },
+    Group {
+        name: "net",
+        kind: Kind::Net,
+    },
 ];
 
 pub fn bench(group: Option<&str>) -> Result<ExitCode, Error> {
@@ -60,6 +67,7 @@ pub fn bench(group: Option<&str>) -> Result<ExitCode, Error> {
         match &group.kind {
             Kind::Criterion(criterion) => run_criterion(group.name, criterion)?,
             Kind::Boot => boot::run(group.name, &util::target_dir().join("bench"))?,
+            Kind::Net => net::run(group.name, &util::target_dir().join("bench"))?,
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -218,7 +226,7 @@ mod tests {
     fn executor() -> &'static Criterion {
         match &find_group("executor").unwrap().kind {
             Kind::Criterion(criterion) => criterion,
-            Kind::Boot => panic!("executor is a criterion group"),
+            Kind::Boot | Kind::Net => panic!("executor is a criterion group"),
         }
     }
 
@@ -229,7 +237,7 @@ mod tests {
             find_group("boot").map(|group| &group.kind),
             Ok(Kind::Boot)
         ));
-        assert_eq!(group_names(), "executor, boot");
+        assert_eq!(group_names(), "executor, boot, net");
         assert_eq!(find_group("nope").map_err(|err| err.code()).err(), Some(2));
     }
 

@@ -1,9 +1,10 @@
 //! Hand-written command-line parsing: turns `std::env::args` into a [`Command`].
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::build::{Arch, BuildArgs};
-use crate::qemu::{self, Accel, Machine, RunQemuArgs};
+use crate::qemu::{self, Accel, Machine, Net, RunQemuArgs};
 use crate::util::Error;
 
 /// What the user asked for.
@@ -48,11 +49,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, Error> {
         "build" => parse_build(&rest, true).map(Command::Build),
         "run-hosted" => {
             let (ours, theirs) = split_at_dashes(&rest);
-            let build = parse_build(ours, false)?;
-            Ok(Command::RunHosted {
-                build,
-                args: theirs.to_vec(),
-            })
+            let (pcap, ours) = take_pcap(ours)?;
+            let build = parse_build(&ours, false)?;
+            // The hosted platform records its TAP device's frames when told `pcap=FILE`.
+            let mut args = theirs.to_vec();
+            args.extend(pcap.map(|file| format!("pcap={}", file.display())));
+            Ok(Command::RunHosted { build, args })
         }
         "run-qemu" => {
             let (ours, theirs) = split_at_dashes(&rest);
@@ -76,6 +78,42 @@ fn split_at_dashes(args: &[String]) -> (&[String], &[String]) {
         Some(at) => (&args[..at], &args[at + 1..]),
         None => (args, &[]),
     }
+}
+
+/// Takes `--pcap FILE` (or `--pcap=FILE`) out of `args`: the file, made absolute (the program
+/// runs in the workspace root), and the other arguments.
+fn take_pcap(args: &[String]) -> Result<(Option<PathBuf>, Vec<String>), Error> {
+    let mut pcap = None;
+    let mut rest = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let value = if arg == "--pcap" {
+            args.next()
+                .filter(|value| !value.starts_with("--"))
+                .cloned()
+        } else if let Some(value) = arg.strip_prefix("--pcap=") {
+            Some(value.to_owned())
+        } else {
+            rest.push(arg.clone());
+            continue;
+        };
+        let value = value
+            .filter(|value| !value.is_empty())
+            .ok_or_else(|| Error::usage("`--pcap` needs a value"))?;
+        set_once(&mut pcap, "--pcap", absolute(&value))?;
+    }
+    Ok((pcap, rest))
+}
+
+/// `path` relative to the directory xtask was started in, made absolute.
+fn absolute(path: &str) -> PathBuf {
+    let path = Path::new(path);
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    std::env::current_dir()
+        .map(|dir| dir.join(path))
+        .unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn parse_build(args: &[String], allow_arch: bool) -> Result<BuildArgs, Error> {
@@ -103,6 +141,7 @@ fn parse_build(args: &[String], allow_arch: bool) -> Result<BuildArgs, Error> {
 }
 
 fn parse_run_qemu(args: &[String], extra: &[String]) -> Result<RunQemuArgs, Error> {
+    let (pcap, args) = take_pcap(args)?;
     let mut appliance = None;
     let mut release = false;
     let mut machine = None;
@@ -112,21 +151,18 @@ fn parse_run_qemu(args: &[String], extra: &[String]) -> Result<RunQemuArgs, Erro
     let mut append = None;
     let mut timeout = None;
     let mut net = None;
+    let mut netns = None;
     let mut forwards = Vec::new();
     let mut arch = None;
     let mut gic = None;
-    let mut flags = Flags::new(args);
+    let mut flags = Flags::new(&args);
     while let Some(flag) = flags.next_flag()? {
         match flag.name {
             "--net" => {
-                let value = flags.value(&flag)?;
-                if value != "user" {
-                    return Err(Error::usage(format!(
-                        "--net takes `user` (QEMU's user-mode network), not `{value}`"
-                    )));
-                }
+                let value = Net::parse(&flags.value(&flag)?)?;
                 set_once(&mut net, "--net", value)?;
             }
+            "--netns" => set_once(&mut netns, "--netns", flags.value(&flag)?)?,
             "--forward" => forwards.push(parse_forward(&flags.value(&flag)?)?),
             "--arch" => set_once(&mut arch, "--arch", Arch::parse(&flags.value(&flag)?)?)?,
             "--gic" => set_once(&mut gic, "--gic", qemu::Gic::parse(&flags.value(&flag)?)?)?,
@@ -156,34 +192,26 @@ fn parse_run_qemu(args: &[String], extra: &[String]) -> Result<RunQemuArgs, Erro
     }
     let machine = machine.unwrap_or(Machine::Microvm);
     let mut append = append.unwrap_or_default();
+    if !forwards.is_empty() && net != Some(Net::User) {
+        return Err(Error::usage("--forward needs --net user"));
+    }
+    if netns.is_some() && net != Some(Net::Tap) {
+        return Err(Error::usage("--netns needs --net tap"));
+    }
+    if pcap.is_some() && net.is_none() {
+        return Err(Error::usage("--pcap needs --net user or --net tap"));
+    }
     let mut qemu_args = Vec::new();
-    if net.is_some() {
-        // QEMU's user network: the guest is 10.0.2.15, the gateway 10.0.2.2 (unless the
-        // command line says otherwise), host ports forwarded with --forward.
-        let mut netdev = String::from("user,id=n0");
-        for (proto, host, guest) in &forwards {
-            netdev.push_str(&format!(",hostfwd={proto}:127.0.0.1:{host}-:{guest}"));
-        }
-        let nic = match machine {
-            Machine::Microvm => "virtio-net-device,netdev=n0",
-            Machine::Q35 => "virtio-net-pci,netdev=n0",
-        };
-        qemu_args.extend([
-            "-netdev".to_owned(),
-            netdev,
-            "-device".to_owned(),
-            nic.to_owned(),
-        ]);
+    if let Some(net) = net {
+        qemu_args = qemu::nic_args(machine, net, &forwards, pcap.as_deref());
         if !append
             .split_ascii_whitespace()
             .any(|w| w.starts_with("ip="))
         {
-            append = format!("{append} ip=10.0.2.15/24 gw=10.0.2.2")
+            append = format!("{append} {}", net.default_cmdline())
                 .trim()
                 .to_owned();
         }
-    } else if !forwards.is_empty() {
-        return Err(Error::usage("--forward needs --net user"));
     }
     qemu_args.extend(extra.iter().cloned());
     Ok(RunQemuArgs {
@@ -195,6 +223,8 @@ fn parse_run_qemu(args: &[String], extra: &[String]) -> Result<RunQemuArgs, Erro
         gdb,
         append,
         timeout,
+        net,
+        netns,
         extra: qemu_args,
         arch: arch.unwrap_or(Arch::X86_64),
         gic,
@@ -451,6 +481,8 @@ mod tests {
                 gdb: false,
                 append: String::new(),
                 timeout: None,
+                net: None,
+                netns: None,
                 extra: vec![],
                 arch: Arch::X86_64,
                 gic: None,
@@ -475,6 +507,8 @@ mod tests {
                 gdb: true,
                 append: "panic".into(),
                 timeout: Some(Duration::from_millis(2500)),
+                net: None,
+                netns: None,
                 extra: vec!["-d".into(), "int,cpu_reset".into(), "--help".into()],
                 arch: Arch::X86_64,
                 gic: None,
@@ -553,7 +587,10 @@ mod tests {
         );
         assert!(parse_str("run-qemu --forward udp:1:2").is_err());
         assert!(parse_str("run-qemu --net user --forward sctp:1:2").is_err());
-        assert!(parse_str("run-qemu --net tap").is_err());
+        assert!(parse_str("run-qemu --net bridge").is_err());
+        assert!(parse_str("run-qemu --netns x").is_err());
+        assert!(parse_str("run-qemu --pcap x.pcap").is_err());
+        assert!(parse_str("run-qemu --net tap --forward tcp:1:2").is_err());
         assert!(parse_str("fuzz tcp udp").is_err());
         assert_eq!(parse_str("bench"), Ok(Command::Bench { group: None }));
         assert_eq!(
@@ -564,6 +601,50 @@ mod tests {
         );
         assert!(parse_str("bench a b").is_err());
         assert!(parse_str("bench --fast").is_err());
+    }
+
+    #[test]
+    fn tap_network_and_captures() {
+        let Ok(Command::RunQemu(run)) = parse_str(
+            "run-qemu --appliance echo --machine q35 --net tap --netns mg-1 --pcap /tmp/a.pcap",
+        ) else {
+            panic!("run-qemu with --net tap parses");
+        };
+        assert_eq!(run.net, Some(Net::Tap));
+        assert_eq!(run.netns.as_deref(), Some("mg-1"));
+        assert_eq!(run.append, "ip=10.7.0.2/24 gw=10.7.0.1");
+        assert_eq!(
+            run.extra,
+            [
+                "-netdev",
+                "tap,id=n0,ifname=mgtap0,script=no,downscript=no",
+                "-device",
+                "virtio-net-pci,netdev=n0",
+                "-object",
+                "filter-dump,id=pcap0,netdev=n0,file=/tmp/a.pcap",
+            ]
+        );
+        // Our own ip= wins; a relative capture file is made absolute.
+        let Ok(Command::RunQemu(run)) =
+            parse_str("run-qemu --net=user --append ip=10.0.2.9/24 --pcap=out.pcap")
+        else {
+            panic!("run-qemu with --pcap parses");
+        };
+        assert_eq!(run.append, "ip=10.0.2.9/24");
+        let dump = run.extra.last().unwrap();
+        assert!(
+            dump.starts_with("filter-dump,id=pcap0,netdev=n0,file=/"),
+            "{dump}"
+        );
+        assert!(dump.ends_with("/out.pcap"), "{dump}");
+        assert!(parse_str("run-qemu --net tap --pcap").is_err());
+        assert!(parse_str("run-qemu --net tap --pcap a --pcap b").is_err());
+        let Ok(Command::RunHosted { args, .. }) =
+            parse_str("run-hosted --appliance echo --pcap /tmp/h.pcap -- tap=t0")
+        else {
+            panic!("run-hosted with --pcap parses");
+        };
+        assert_eq!(args, ["tap=t0", "pcap=/tmp/h.pcap"]);
     }
 
     #[test]

@@ -70,13 +70,16 @@ const COMMANDS: &[(&str, &str)] = &[
         "build an appliance; print its image path and size",
     ),
     (
-        "run-hosted --appliance NAME [--release] [-- ARGS...]",
-        "build the hosted flavour and run it as a Linux process",
+        "run-hosted --appliance NAME [--release] [--pcap FILE] [-- ARGS...]",
+        "build the hosted flavour and run it as a Linux process (--pcap: record its TAP)",
     ),
     (
         "run-qemu [--appliance NAME] [--release] [--arch x86_64|aarch64] [--gic 2|3] \
-         [--machine microvm|q35] [--accel kvm|tcg] [--mem 32M] [--gdb] [--append CMDLINE] [--net user [--forward PROTO:HOST:GUEST]...] [--timeout SECS] [-- QEMU ARGS...]",
-        "build an image (default: hello, x86_64), boot it in QEMU, exit with its exit code",
+         [--machine microvm|q35] [--accel kvm|tcg] [--mem 32M] [--gdb] [--append CMDLINE] \
+         [--net user [--forward PROTO:HOST:GUEST]...] [--net tap [--netns NAME]] [--pcap FILE] \
+         [--timeout SECS] [-- QEMU ARGS...]",
+        "build an image (default: static-site, x86_64), boot it in QEMU, exit with its exit \
+         code; --net tap (root): a TAP in a fresh network namespace, guest 10.7.0.2, Linux 10.7.0.1",
     ),
     (
         "install-qemu",
@@ -92,7 +95,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
     (
         "bench [GROUP]",
-        "run benches; write target/bench/GROUP.{json,md}",
+        "run benches; write target/bench/GROUP.{json,md} (net: as root, goodput and memory)",
     ),
     ("help", "show this message"),
 ];

@@ -5,7 +5,13 @@
 use crate::util::{self, Cmd, Error};
 
 /// (program, Debian package) pairs the end-to-end tests run.
-const TOOLS: &[(&str, &str)] = &[("ip", "iproute2"), ("ping", "iputils-ping")];
+const TOOLS: &[(&str, &str)] = &[
+    ("ip", "iproute2"),
+    ("ping", "iputils-ping"),
+    // Loss injection on the TAP tests' namespaces, and reading their captures back.
+    ("nft", "nftables"),
+    ("tcpdump", "tcpdump"),
+];
 
 /// Installs the packages of the missing tools.
 pub fn ensure_peer_tools() -> Result<(), Error> {

@@ -6,6 +6,7 @@
 mod aarch64;
 mod install;
 mod run;
+pub mod tap;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,8 @@ pub const DEFAULT_MEM: &str = "32M";
 pub const EXIT_QEMU_FAILED: u8 = 70;
 /// Exit code of `run-qemu` when the guest stopped without writing an exit code.
 pub const EXIT_NO_EXIT_CODE: u8 = 71;
+/// Exit code of `run-qemu` when a signal (Ctrl-C) stopped QEMU, as a shell reports SIGINT.
+pub const EXIT_INTERRUPTED: u8 = 130;
 /// Exit code of `run-qemu` when it killed QEMU at `--timeout`, as timeout(1) does.
 pub const EXIT_TIMED_OUT: u8 = 124;
 
@@ -136,6 +139,82 @@ impl fmt::Display for Accel {
     }
 }
 
+/// The guest's network (`--net`): QEMU's user-mode network, or a TAP device in a network
+/// namespace with the Linux kernel as the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Net {
+    User,
+    Tap,
+}
+
+impl Net {
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        match name {
+            "user" => Ok(Self::User),
+            "tap" => Ok(Self::Tap),
+            other => Err(Error::usage(format!(
+                "--net takes `user` (QEMU's user-mode network) or `tap` (a TAP device in a \
+                 network namespace, as root), not `{other}`"
+            ))),
+        }
+    }
+
+    /// The guest's `ip=`/`gw=` when the command line has none: slirp's defaults, or the
+    /// addresses of the namespace's network.
+    pub fn default_cmdline(self) -> String {
+        use morgana_tests::netns::{GUEST, PEER, PREFIX};
+        match self {
+            Self::User => "ip=10.0.2.15/24 gw=10.0.2.2".to_owned(),
+            Self::Tap => format!("ip={GUEST}/{PREFIX} gw={PEER}"),
+        }
+    }
+}
+
+/// QEMU's arguments for the guest's NIC on `net`, netdev `n0`: host ports forwarded to the
+/// guest (`--net user`), and every frame recorded in `pcap` (QEMU's filter-dump).
+///
+/// On a TAP, QEMU's tap netdev has a vnet header, so the NIC offers checksum offload both ways
+/// (CSUM, GUEST_CSUM) and the driver and the netstack use it: Linux's TCP and UDP arrive with
+/// partial checksums the device vouches for, and ours leave with partial ones for Linux to
+/// complete.
+pub fn nic_args(
+    machine: Machine,
+    net: Net,
+    forwards: &[(String, u16, u16)],
+    pcap: Option<&Path>,
+) -> Vec<String> {
+    let netdev = match net {
+        Net::User => {
+            let mut netdev = String::from("user,id=n0");
+            for (proto, host, guest) in forwards {
+                netdev.push_str(&format!(",hostfwd={proto}:127.0.0.1:{host}-:{guest}"));
+            }
+            netdev
+        }
+        Net::Tap => format!(
+            "tap,id=n0,ifname={},script=no,downscript=no",
+            morgana_tests::netns::TAP
+        ),
+    };
+    let nic = match machine {
+        Machine::Microvm => "virtio-net-device",
+        Machine::Q35 => "virtio-net-pci",
+    };
+    let mut args = vec![
+        "-netdev".to_owned(),
+        netdev,
+        "-device".to_owned(),
+        format!("{nic},netdev=n0"),
+    ];
+    if let Some(file) = pcap {
+        args.extend([
+            "-object".to_owned(),
+            format!("filter-dump,id=pcap0,netdev=n0,file={}", file.display()),
+        ]);
+    }
+    args
+}
+
 /// `/dev/kvm`, which must open read-write for KVM.
 const KVM_DEVICE: &str = "/dev/kvm";
 
@@ -177,7 +256,11 @@ pub struct RunQemuArgs {
     pub append: String,
     /// Kill QEMU after this long.
     pub timeout: Option<Duration>,
-    /// Raw QEMU arguments after `--`.
+    /// The guest's network, if any; its NIC is already in `extra`.
+    pub net: Option<Net>,
+    /// With `--net tap`: the namespace to create (default `morgana-PID-0`).
+    pub netns: Option<String>,
+    /// Raw QEMU arguments: the NIC's, then those after `--`.
     pub extra: Vec<String>,
     /// The image's architecture (`--arch`, x86_64 by default).
     pub arch: Arch,
@@ -335,14 +418,28 @@ pub fn run_qemu(args: &RunQemuArgs) -> Result<ExitCode, Error> {
             util::display_path(&image.elf)
         );
     }
+    // With --net tap, QEMU runs inside a namespace of ours, which goes when `network` drops:
+    // on every return from here, and on Ctrl-C (which stops QEMU, not us).
+    let (command, network) = match args.net {
+        Some(Net::Tap) => {
+            let network = tap::Network::create(args.netns.as_deref(), &args.append)?;
+            (network.wrap(&vm.args()), Some(network))
+        }
+        _ => (vm.command(), None),
+    };
     let run = run(
-        vm.command(),
+        command,
         &RunOptions {
             echo_console: true,
             interactive: true,
             timeout: args.timeout,
+            stop_on_signal: network.is_some(),
         },
     )?;
+    drop(network);
+    if run.interrupted {
+        return Err(Error::with_code("interrupted", EXIT_INTERRUPTED));
+    }
     let outcome = run.outcome();
     // A failure's error carries QEMU's stderr; otherwise show its warnings, if any.
     if outcome != Outcome::QemuFailed && !run.stderr.is_empty() {
@@ -381,14 +478,27 @@ fn run_qemu_aarch64(args: &RunQemuArgs) -> Result<ExitCode, Error> {
             util::display_path(&image.elf)
         );
     }
+    let (command, network) = match args.net {
+        Some(Net::Tap) => {
+            let network = tap::Network::create(args.netns.as_deref(), &args.append)?;
+            let qemu = aarch64::args(&image.path, args, gic);
+            (network.wrap_binary(aarch64::BINARY, &qemu), Some(network))
+        }
+        _ => (aarch64::command(&image.path, args, gic), None),
+    };
     let run = run(
-        aarch64::command(&image.path, args, gic),
+        command,
         &RunOptions {
             echo_console: true,
             interactive: true,
             timeout: args.timeout,
+            stop_on_signal: network.is_some(),
         },
     )?;
+    drop(network);
+    if run.interrupted {
+        return Err(Error::with_code("interrupted", EXIT_INTERRUPTED));
+    }
     let outcome = aarch64::outcome(&run);
     if outcome != Outcome::QemuFailed && !run.stderr.is_empty() {
         eprint!("{}", run.stderr);

@@ -8,6 +8,10 @@
 //!
 //! Frames are copied once each way between the kernel and our buffers (that is what `read`
 //! and `write` do); the tokens lend those buffers, so the stack adds no copy of its own.
+//!
+//! [`open_nic`] is what the network starts on: the TAP wrapped in the netstack's [`Pcap`]
+//! recorder, which writes to a file when the command line says `pcap=FILE` and to nowhere
+//! otherwise.
 
 use std::ffi::CString;
 use std::io;
@@ -18,6 +22,7 @@ use std::task::Context;
 use morgana_drivers::net::{Capabilities, LinkState, NetDevice, RxToken, TxToken};
 use morgana_executor::event::Event;
 use morgana_executor::{EventTable, Handle};
+use morgana_netstack::phy::{Pcap, PcapSink};
 
 use super::Hosted;
 
@@ -274,6 +279,44 @@ impl NetDevice for Tap {
             LinkState::Down
         } else {
             LinkState::Up
+        }
+    }
+}
+
+/// The hosted NIC: a TAP device whose frames are recorded into a [`PcapFile`].
+pub type Nic = Pcap<Tap, PcapFile>;
+
+/// Opens TAP interface `name` (see [`Tap::open`]), recording its frames in pcap file `pcap`
+/// (created, or truncated) when given.
+pub fn open_nic(
+    platform: &Rc<Hosted>,
+    name: &str,
+    mac: [u8; 6],
+    pcap: Option<&str>,
+) -> io::Result<Nic> {
+    let file = match pcap {
+        Some(path) => Some(
+            std::fs::File::create(path)
+                .map_err(|e| io::Error::new(e.kind(), format!("pcap={path}: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Pcap::new(Tap::open(platform, name, mac)?, PcapFile(file)))
+}
+
+/// Where a [`Nic`] records: a file, unbuffered (every record is whole on disk when the
+/// appliance exits, however it exits), or nowhere.
+#[derive(Debug)]
+pub struct PcapFile(Option<std::fs::File>);
+
+impl PcapSink for PcapFile {
+    fn write(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        if let Some(file) = self.0.as_mut()
+            && file.write_all(bytes).is_err()
+        {
+            // A capture never stops the traffic: a full disk ends the capture instead.
+            self.0 = None;
         }
     }
 }

@@ -113,6 +113,7 @@ fn boot(name: &str, vm: &Vm) -> Result<Run, Error> {
         echo_console: false,
         interactive: false,
         timeout: Some(TIMEOUT),
+        stop_on_signal: false,
     };
     let run = qemu::run(vm.command().quiet(), &options)?;
     match run.outcome() {

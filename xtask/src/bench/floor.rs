@@ -219,6 +219,7 @@ mod tests {
                 echo_console: false,
                 interactive: false,
                 timeout: Some(std::time::Duration::from_secs(60)),
+                stop_on_signal: false,
             };
             let run = qemu::run(vm.command(), &options).unwrap();
             assert_eq!(

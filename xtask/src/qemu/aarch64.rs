@@ -157,6 +157,8 @@ mod tests {
             gdb: false,
             append: "log=debug".into(),
             timeout: None,
+            net: None,
+            netns: None,
             extra: vec!["-d".into(), "int".into()],
             arch: crate::build::Arch::Aarch64,
             gic: Some(Gic::V2),

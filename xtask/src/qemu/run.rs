@@ -20,6 +20,9 @@ pub struct RunOptions {
     pub interactive: bool,
     /// Kill QEMU after this long.
     pub timeout: Option<Duration>,
+    /// Catch SIGINT, SIGTERM and SIGHUP while QEMU runs, stop QEMU (a terminal's Ctrl-C
+    /// reaches it anyway) and return, so that the caller can clean up.
+    pub stop_on_signal: bool,
 }
 
 /// A finished QEMU run.
@@ -34,6 +37,8 @@ pub struct Run {
     pub elapsed: Duration,
     /// Whether we killed QEMU at the deadline.
     pub timed_out: bool,
+    /// Whether a signal stopped the run ([`RunOptions::stop_on_signal`]).
+    pub interrupted: bool,
 }
 
 impl Run {
@@ -74,24 +79,41 @@ pub fn run(cmd: Cmd, options: &RunOptions) -> Result<Run, Error> {
         let _ = stderr.read_to_end(&mut text);
         String::from_utf8_lossy(&text).into_owned()
     });
+    if options.stop_on_signal {
+        signals::catch();
+    }
     // The console pipe closes when QEMU exits; waiting for that rather than polling the child
-    // lets us kill it at the deadline while we still own it.
-    let timed_out = match options.timeout {
-        Some(limit) => {
-            let left = limit.saturating_sub(start.elapsed());
-            match console_closed.recv_timeout(left) {
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    let _ = child.kill();
-                    true
-                }
-                _ => false,
-            }
+    // lets us kill it at the deadline while we still own it. With signals caught, we look at
+    // them every [`signals::POLL`].
+    let mut interrupted = false;
+    let timed_out = loop {
+        let left = options
+            .timeout
+            .map(|limit| limit.saturating_sub(start.elapsed()));
+        let wait = match (left, options.stop_on_signal) {
+            (Some(left), true) => left.min(signals::POLL),
+            (Some(left), false) => left,
+            (None, true) => signals::POLL,
+            (None, false) => Duration::MAX,
+        };
+        match console_closed.recv_timeout(wait) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            _ => break false,
         }
-        None => {
-            let _ = console_closed.recv();
-            false
+        if options.stop_on_signal && signals::caught() {
+            interrupted = true;
+            signals::terminate(&child);
+            let _ = console_closed.recv_timeout(Duration::from_secs(5));
+            let _ = child.kill();
+            break false;
+        }
+        if left.is_some_and(|left| left <= wait) {
+            let _ = child.kill();
+            break true;
         }
     };
+    // A terminal's Ctrl-C reaches QEMU too, which may exit before we look at the flag.
+    let interrupted = interrupted || (options.stop_on_signal && signals::caught());
     let status = child
         .wait()
         .map_err(|err| Error::new(format!("waiting for QEMU failed: {err}")))?;
@@ -104,7 +126,46 @@ pub fn run(cmd: Cmd, options: &RunOptions) -> Result<Run, Error> {
         stderr,
         elapsed,
         timed_out,
+        interrupted,
     })
+}
+
+/// Catching SIGINT, SIGTERM and SIGHUP: the handler only raises a flag that the run loop
+/// reads. Caught signals are reset to their default in the programs we start.
+mod signals {
+    use std::process::Child;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    /// How often the run loop looks at the flag.
+    pub const POLL: Duration = Duration::from_millis(100);
+
+    static CAUGHT: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn on_signal(_signal: libc::c_int) {
+        CAUGHT.store(true, Ordering::SeqCst);
+    }
+
+    /// Installs the handler (again: it stays installed for the rest of the process).
+    pub fn catch() {
+        let handler: extern "C" fn(libc::c_int) = on_signal;
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+            unsafe { libc::signal(signal, handler as libc::sighandler_t) };
+        }
+    }
+
+    pub fn caught() -> bool {
+        CAUGHT.load(Ordering::SeqCst)
+    }
+
+    /// Asks `child` to stop (SIGTERM), as a terminal's Ctrl-C would.
+    pub fn terminate(child: &Child) {
+        if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+            // SAFETY: kill has no memory-safety preconditions; `pid` is our unwaited child.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
 }
 
 /// Reads the console until QEMU closes it, copying each chunk to our stdout as it arrives.
@@ -260,6 +321,7 @@ mod tests {
             echo_console: false,
             interactive: false,
             timeout,
+            stop_on_signal: false,
         }
     }
 
