@@ -192,6 +192,17 @@ fn parse_run_qemu(args: &[String], extra: &[String]) -> Result<RunQemuArgs, Erro
     }
     let machine = machine.unwrap_or(Machine::Microvm);
     let mut append = append.unwrap_or_default();
+    let appliance = appliance.unwrap_or_else(|| qemu::DEFAULT_APPLIANCE.to_owned());
+    // The web site is for browsing: on QEMU's user network unless told otherwise, with its
+    // port 80 at http://127.0.0.1:8080/ on the host.
+    if appliance == qemu::DEFAULT_APPLIANCE {
+        if net.is_none() {
+            net = Some(Net::User);
+        }
+        if net == Some(Net::User) && forwards.is_empty() {
+            forwards.push(("tcp".to_owned(), qemu::SITE_PORT, 80));
+        }
+    }
     if !forwards.is_empty() && net != Some(Net::User) {
         return Err(Error::usage("--forward needs --net user"));
     }
@@ -215,7 +226,7 @@ fn parse_run_qemu(args: &[String], extra: &[String]) -> Result<RunQemuArgs, Erro
     }
     qemu_args.extend(extra.iter().cloned());
     Ok(RunQemuArgs {
-        appliance: appliance.unwrap_or_else(|| qemu::DEFAULT_APPLIANCE.to_owned()),
+        appliance,
         release,
         machine,
         accel,
@@ -473,17 +484,24 @@ mod tests {
         assert_eq!(
             run_qemu("run-qemu"),
             RunQemuArgs {
-                appliance: "hello".into(),
+                appliance: "static-site".into(),
                 release: false,
                 machine: Machine::Microvm,
                 accel: None,
                 mem: "32M".into(),
                 gdb: false,
-                append: String::new(),
+                append: "ip=10.0.2.15/24 gw=10.0.2.2".into(),
                 timeout: None,
-                net: None,
+                net: Some(Net::User),
                 netns: None,
-                extra: vec![],
+                extra: [
+                    "-netdev",
+                    "user,id=n0,hostfwd=tcp:127.0.0.1:8080-:80",
+                    "-device",
+                    "virtio-net-device,netdev=n0",
+                ]
+                .map(String::from)
+                .to_vec(),
                 arch: Arch::X86_64,
                 gic: None,
             }
@@ -518,7 +536,8 @@ mod tests {
         let arm = run_qemu("run-qemu --arch aarch64 --gic 2");
         assert_eq!((arm.arch, arm.gic), (Arch::Aarch64, Some(qemu::Gic::V2)));
         // The command line may hold spaces and `=`: it is one argument.
-        let spaced = parse(["run-qemu", "--append=a=1 b"].map(str::to_owned)).unwrap();
+        let spaced =
+            parse(["run-qemu", "--appliance=hello", "--append=a=1 b"].map(str::to_owned)).unwrap();
         let Command::RunQemu(spaced) = spaced else {
             panic!("{spaced:?}")
         };
@@ -585,11 +604,11 @@ mod tests {
                 "-s"
             ]
         );
-        assert!(parse_str("run-qemu --forward udp:1:2").is_err());
+        assert!(parse_str("run-qemu --appliance echo --forward udp:1:2").is_err());
         assert!(parse_str("run-qemu --net user --forward sctp:1:2").is_err());
         assert!(parse_str("run-qemu --net bridge").is_err());
         assert!(parse_str("run-qemu --netns x").is_err());
-        assert!(parse_str("run-qemu --pcap x.pcap").is_err());
+        assert!(parse_str("run-qemu --appliance echo --pcap x.pcap").is_err());
         assert!(parse_str("run-qemu --net tap --forward tcp:1:2").is_err());
         assert!(parse_str("fuzz tcp udp").is_err());
         assert_eq!(parse_str("bench"), Ok(Command::Bench { group: None }));

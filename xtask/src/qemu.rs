@@ -22,8 +22,11 @@ pub use install::ensure as ensure_installed;
 pub use install::installed;
 pub use run::{Outcome, Run, RunOptions, run};
 
-/// The appliance `run-qemu` boots when `--appliance` is not given.
-pub const DEFAULT_APPLIANCE: &str = "hello";
+/// The appliance `run-qemu` boots when `--appliance` is not given: the web site.
+pub const DEFAULT_APPLIANCE: &str = "static-site";
+
+/// The host port that `run-qemu` forwards to the web site's port 80 on QEMU's user network.
+pub const SITE_PORT: u16 = 8080;
 
 /// Guest RAM when `--mem` is not given.
 pub const DEFAULT_MEM: &str = "32M";
@@ -418,6 +421,7 @@ pub fn run_qemu(args: &RunQemuArgs) -> Result<ExitCode, Error> {
             util::display_path(&image.elf)
         );
     }
+    announce_urls(args);
     // With --net tap, QEMU runs inside a namespace of ours, which goes when `network` drops:
     // on every return from here, and on Ctrl-C (which stops QEMU, not us).
     let (command, network) = match args.net {
@@ -454,6 +458,27 @@ pub fn run_qemu(args: &RunQemuArgs) -> Result<ExitCode, Error> {
     }
 }
 
+/// The URLs at which the host reaches a guest's web server: every TCP port forward to guest
+/// port 80 (`hostfwd=tcp:127.0.0.1:8080-:80`) in the QEMU arguments.
+fn web_urls(qemu_args: &[String]) -> Vec<String> {
+    qemu_args
+        .iter()
+        .flat_map(|a| a.split(','))
+        .filter_map(|part| part.strip_prefix("hostfwd=tcp:"))
+        .filter_map(|fwd| {
+            let (host, guest) = fwd.split_once('-')?;
+            (guest == ":80").then(|| format!("http://{host}/"))
+        })
+        .collect()
+}
+
+/// Says where the web server will be, before QEMU starts (the console follows).
+fn announce_urls(args: &RunQemuArgs) {
+    for url in web_urls(&args.extra) {
+        eprintln!("web: {url} (QEMU user networking; Ctrl-C stops QEMU)");
+    }
+}
+
 /// `run-qemu --arch aarch64`: as [`run_qemu`], on `-M virt` under TCG, the exit code read from
 /// the console (see [`aarch64`]).
 fn run_qemu_aarch64(args: &RunQemuArgs) -> Result<ExitCode, Error> {
@@ -478,6 +503,7 @@ fn run_qemu_aarch64(args: &RunQemuArgs) -> Result<ExitCode, Error> {
             util::display_path(&image.elf)
         );
     }
+    announce_urls(args);
     let (command, network) = match args.net {
         Some(Net::Tap) => {
             let network = tap::Network::create(args.netns.as_deref(), &args.append)?;
@@ -515,6 +541,18 @@ fn run_qemu_aarch64(args: &RunQemuArgs) -> Result<ExitCode, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwards_to_port_80_are_announced_as_urls() {
+        let args: Vec<String> = [
+            "-netdev",
+            "user,id=n0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.1:7007-:7,\
+             hostfwd=tcp:127.0.0.1:7008-:7",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(web_urls(&args), ["http://127.0.0.1:8080/"]);
+    }
 
     #[test]
     fn mem_sizes() {
