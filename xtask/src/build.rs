@@ -61,6 +61,16 @@ pub struct Image {
     pub bytes: u64,
 }
 
+/// The directory `--site` named, for the static-site appliance's build script.
+static SITE_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Makes every build of this run bake `dir` into the static-site appliance (its build script
+/// reads `MORGANA_SITE_DIR`, and cargo rebuilds when it or the files change).
+pub fn bake_site(dir: PathBuf) {
+    eprintln!("site: {}", util::display_path(&dir));
+    let _ = SITE_DIR.set(dir);
+}
+
 /// `cargo xtask build`: builds the image and reports where it is and how big.
 pub fn build(args: &BuildArgs) -> Result<ExitCode, Error> {
     build_image(args)?;
@@ -138,6 +148,9 @@ fn build_bare_metal(arch: Arch, args: &BuildArgs) -> Result<PathBuf, Error> {
 /// Runs `cargo build -p NAME [--target TARGET] [--release]` and returns the path of the binary.
 fn cargo_build(args: &BuildArgs, target: Option<&str>, file_name: &str) -> Result<PathBuf, Error> {
     let mut cargo = Cmd::cargo().args(["build", "-p", &args.appliance]);
+    if let Some(dir) = SITE_DIR.get() {
+        cargo = cargo.env("MORGANA_SITE_DIR", &dir.to_string_lossy());
+    }
     if let Some(target) = target {
         cargo = cargo.args(["--target", target]);
     }

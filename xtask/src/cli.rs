@@ -83,15 +83,22 @@ fn split_at_dashes(args: &[String]) -> (&[String], &[String]) {
 /// Takes `--pcap FILE` (or `--pcap=FILE`) out of `args`: the file, made absolute (the program
 /// runs in the workspace root), and the other arguments.
 fn take_pcap(args: &[String]) -> Result<(Option<PathBuf>, Vec<String>), Error> {
-    let mut pcap = None;
+    take_path(args, "--pcap")
+}
+
+/// Takes `FLAG PATH` (or `FLAG=PATH`) out of `args`: the path, made absolute, and the other
+/// arguments.
+fn take_path(args: &[String], flag: &str) -> Result<(Option<PathBuf>, Vec<String>), Error> {
+    let mut path = None;
     let mut rest = Vec::new();
     let mut args = args.iter();
+    let with_eq = format!("{flag}=");
     while let Some(arg) = args.next() {
-        let value = if arg == "--pcap" {
+        let value = if arg == flag {
             args.next()
                 .filter(|value| !value.starts_with("--"))
                 .cloned()
-        } else if let Some(value) = arg.strip_prefix("--pcap=") {
+        } else if let Some(value) = arg.strip_prefix(&with_eq) {
             Some(value.to_owned())
         } else {
             rest.push(arg.clone());
@@ -99,10 +106,38 @@ fn take_pcap(args: &[String]) -> Result<(Option<PathBuf>, Vec<String>), Error> {
         };
         let value = value
             .filter(|value| !value.is_empty())
-            .ok_or_else(|| Error::usage("`--pcap` needs a value"))?;
-        set_once(&mut pcap, "--pcap", absolute(&value))?;
+            .ok_or_else(|| Error::usage(format!("`{flag}` needs a value")))?;
+        set_once(&mut path, flag, absolute(&value))?;
     }
-    Ok((pcap, rest))
+    Ok((path, rest))
+}
+
+/// Takes `--site DIR` out of the arguments of `build`, `run-hosted` and `run-qemu` (before any
+/// `--`): the directory the static-site appliance bakes instead of its own `site/`, made
+/// absolute. Other commands keep their arguments as they are.
+pub fn take_site(args: Vec<String>) -> Result<(Vec<String>, Option<PathBuf>), Error> {
+    if !matches!(
+        args.first().map(String::as_str),
+        Some("build" | "run-hosted" | "run-qemu")
+    ) {
+        return Ok((args, None));
+    }
+    let (ours, theirs) = split_at_dashes(&args[1..]);
+    let (site, mut rest) = take_path(ours, "--site")?;
+    if let Some(dir) = &site {
+        if !dir.is_dir() {
+            return Err(Error::usage(format!(
+                "--site {}: not a directory",
+                dir.display()
+            )));
+        }
+    }
+    rest.insert(0, args[0].clone());
+    if !theirs.is_empty() {
+        rest.push("--".to_owned());
+        rest.extend(theirs.iter().cloned());
+    }
+    Ok((rest, site))
 }
 
 /// `path` relative to the directory xtask was started in, made absolute.
@@ -477,6 +512,21 @@ mod tests {
             Ok(Command::RunQemu(args)) => args,
             other => panic!("{line}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn site_is_taken_from_build_and_run_commands_only() {
+        let args = |line: &str| line.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        let (rest, site) = take_site(args("build --appliance static-site --site /tmp")).unwrap();
+        assert_eq!(rest, args("build --appliance static-site"));
+        assert_eq!(site.as_deref(), Some(Path::new("/tmp")));
+        let (rest, site) = take_site(args("run-qemu --site=/tmp -- --site x")).unwrap();
+        assert_eq!(rest, args("run-qemu -- --site x"));
+        assert!(site.is_some());
+        let (rest, site) = take_site(args("test --site /tmp")).unwrap();
+        assert_eq!((rest, site), (args("test --site /tmp"), None));
+        assert!(take_site(args("build --site /nonexistent/dir")).is_err());
+        assert!(take_site(args("build --site")).is_err());
     }
 
     #[test]

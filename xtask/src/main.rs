@@ -37,6 +37,10 @@ fn run() -> Result<ExitCode, Error> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let (args, site) = cli::take_site(args)?;
+    if let Some(dir) = site {
+        build::bake_site(dir);
+    }
     let command = match cli::parse(args) {
         Ok(command) => command,
         Err(err) => {
@@ -66,8 +70,9 @@ fn run() -> Result<ExitCode, Error> {
 /// Each command's synopsis and one-line description, in the order `help` lists them.
 const COMMANDS: &[(&str, &str)] = &[
     (
-        "build --appliance NAME [--release] [--arch x86_64|aarch64]",
-        "build an appliance; print its image path and size",
+        "build --appliance NAME [--release] [--arch x86_64|aarch64] [--site DIR]",
+        "build an appliance; print its image path and size (--site DIR: the directory \
+         static-site bakes in, also for run-hosted and run-qemu)",
     ),
     (
         "run-hosted --appliance NAME [--release] [--pcap FILE] [-- ARGS...]",
