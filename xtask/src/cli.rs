@@ -124,13 +124,11 @@ pub fn take_site(args: Vec<String>) -> Result<(Vec<String>, Option<PathBuf>), Er
     }
     let (ours, theirs) = split_at_dashes(&args[1..]);
     let (site, mut rest) = take_path(ours, "--site")?;
-    if let Some(dir) = &site {
-        if !dir.is_dir() {
-            return Err(Error::usage(format!(
-                "--site {}: not a directory",
-                dir.display()
-            )));
-        }
+    if let Some(dir) = site.as_ref().filter(|dir| !dir.is_dir()) {
+        return Err(Error::usage(format!(
+            "--site {}: not a directory",
+            dir.display()
+        )));
     }
     rest.insert(0, args[0].clone());
     if !theirs.is_empty() {
