@@ -4,36 +4,57 @@
 //! *ahead* of the tail ([`RingBuffer::write_ahead`]) and later made part of the contents
 //! ([`RingBuffer::commit`]). That is how out-of-order data is kept: it is written at its offset
 //! from `RCV.NXT` into the free space, and [`crate::tcp::reassembly`] remembers which ranges
-//! hold data. The capacity is fixed at creation; nothing grows, so a peer cannot make a
-//! connection use more memory than its two buffers.
+//! hold data. The capacity (the limit) is fixed at creation, so a peer cannot make a connection
+//! use more memory than its two buffers.
+//!
+//! Memory follows use, not the limit: the storage starts empty, grows (doubling, from
+//! [`MIN_STORAGE`]) when bytes are written beyond it, and is given back whenever the ring holds
+//! nothing and nothing was written ahead. An idle connection costs no buffer memory at all;
+//! one moving data holds what its windows need. (With storage fixed at the limit, 64 KiB each
+//! way, 200 idle connections were 26 MB: a slowloris attack ran a 32 MiB guest out of memory.)
 //!
 //! Every method clamps to what fits and returns how much it did; none panics.
 
-use alloc::boxed::Box;
-use alloc::vec;
+use alloc::vec::Vec;
 
-/// A fixed-capacity ring of bytes.
+/// The storage a ring takes the first time it holds anything.
+pub const MIN_STORAGE: usize = 2048;
+
+/// A byte ring of fixed capacity whose storage grows on demand.
 #[derive(Debug)]
 pub struct RingBuffer {
-    storage: Box<[u8]>,
-    /// Index of the first byte.
+    /// The bytes, as a ring of `storage.len()` (at most `limit`).
+    storage: Vec<u8>,
+    /// The capacity.
+    limit: usize,
+    /// Index in `storage` of the first byte.
     head: usize,
     /// Number of bytes held from `head`.
     len: usize,
+    /// One past the highest offset from `head` ever written and not yet consumed: the bytes a
+    /// growth must keep (the contents and what was written ahead of them).
+    high: usize,
 }
 
 impl RingBuffer {
-    /// An empty ring of `capacity` bytes.
+    /// An empty ring that holds up to `capacity` bytes.
     pub fn new(capacity: usize) -> Self {
         RingBuffer {
-            storage: vec![0; capacity].into_boxed_slice(),
+            storage: Vec::new(),
+            limit: capacity,
             head: 0,
             len: 0,
+            high: 0,
         }
     }
 
     /// The fixed capacity.
     pub fn capacity(&self) -> usize {
+        self.limit
+    }
+
+    /// The memory the ring holds now.
+    pub fn allocated(&self) -> usize {
         self.storage.len()
     }
 
@@ -49,30 +70,53 @@ impl RingBuffer {
 
     /// The room left after the contents.
     pub fn free(&self) -> usize {
-        self.capacity() - self.len
+        self.limit - self.len
     }
 
-    /// The storage index of the byte `offset` bytes after the head (`offset < capacity`).
+    /// Makes the storage at least `needed` bytes (at most the limit), keeping the bytes at
+    /// offsets `0..high` from the head where they are relative to it.
+    fn reserve(&mut self, needed: usize) {
+        let phys = self.storage.len();
+        if needed <= phys {
+            return;
+        }
+        let size = needed
+            .max(MIN_STORAGE)
+            .max(phys.saturating_mul(2))
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX)
+            .min(self.limit);
+        let mut grown = Vec::with_capacity(size);
+        let (a, b) = self.spans(0, self.high);
+        grown.extend_from_slice(&self.storage[a]);
+        grown.extend_from_slice(&self.storage[b]);
+        grown.resize(size, 0);
+        self.storage = grown;
+        self.head = 0;
+    }
+
+    /// The storage index of the byte `offset` bytes after the head (`offset` below the
+    /// storage's size).
     fn index(&self, offset: usize) -> usize {
-        let cap = self.capacity();
+        let phys = self.storage.len();
         let i = self.head + offset;
-        if i >= cap { i - cap } else { i }
+        if i >= phys { i - phys } else { i }
     }
 
     /// The two storage slices of `len` bytes starting `offset` bytes after the head, clamped to
-    /// the capacity.
+    /// the storage.
     fn spans(
         &self,
         offset: usize,
         len: usize,
     ) -> (core::ops::Range<usize>, core::ops::Range<usize>) {
-        let cap = self.capacity();
-        if offset >= cap || len == 0 {
+        let phys = self.storage.len();
+        if offset >= phys || len == 0 {
             return (0..0, 0..0);
         }
-        let len = len.min(cap - offset);
+        let len = len.min(phys - offset);
         let start = self.index(offset);
-        let first = len.min(cap - start);
+        let first = len.min(phys - start);
         (start..start + first, 0..len - first)
     }
 
@@ -91,10 +135,16 @@ impl RingBuffer {
             return 0;
         }
         let n = data.len().min(free - offset);
+        if n == 0 {
+            return 0;
+        }
+        let end = self.len + offset + n;
+        self.reserve(end);
         let (a, b) = self.spans(self.len + offset, n);
         let split = a.len();
         self.storage[a].copy_from_slice(&data[..split]);
         self.storage[b].copy_from_slice(&data[split..n]);
+        self.high = self.high.max(end);
         n
     }
 
@@ -102,6 +152,9 @@ impl RingBuffer {
     /// contents, clamped to the free space.
     pub fn commit(&mut self, n: usize) {
         self.len += n.min(self.free());
+        // Committed bytes were written ahead (so are stored); clamp for a careless caller.
+        self.len = self.len.min(self.storage.len());
+        self.high = self.high.max(self.len);
     }
 
     /// Copies up to `buf.len()` bytes from `offset` bytes into the contents; returns how many.
@@ -126,10 +179,16 @@ impl RingBuffer {
         let n = n.min(self.len);
         // The head moves even when the ring empties: bytes written ahead of the tail must stay
         // where they are.
-        if self.capacity() > 0 {
+        if !self.storage.is_empty() {
             self.head = self.index(n);
         }
         self.len -= n;
+        self.high -= n;
+        if self.high == 0 && !self.storage.is_empty() {
+            // Nothing held, nothing ahead: give the memory back.
+            self.storage = Vec::new();
+            self.head = 0;
+        }
         n
     }
 

@@ -1,5 +1,7 @@
 //! The small parts: SipHash, ISNs, the ring, the reassembly ranges, the RTO estimator.
 
+use alloc::vec;
+use alloc::vec::Vec;
 use core::time::Duration;
 
 use super::harness::{A, B};
@@ -61,6 +63,115 @@ fn ring_wraps_and_writes_ahead() {
     assert_eq!(empty.push(b"x"), 0);
     assert_eq!(empty.pop(&mut out), 0);
     assert_eq!(empty.write_ahead(0, b"x"), 0);
+}
+
+#[test]
+fn ring_memory_follows_use_and_is_given_back_when_empty() {
+    use crate::tcp::buffer::MIN_STORAGE;
+    let mut r = RingBuffer::new(64 * 1024);
+    assert_eq!(r.allocated(), 0, "an idle ring holds no memory");
+    assert_eq!(r.push(b"hello"), 5);
+    assert_eq!(r.allocated(), MIN_STORAGE);
+    // Out-of-order bytes far ahead grow it, and survive a growth that re-lays the ring out.
+    let mut out = [0; 5];
+    assert_eq!(r.pop(&mut out[..3]), 3);
+    assert_eq!(r.write_ahead(10_000, b"later"), 5);
+    assert!(r.allocated() >= 10_007 && r.allocated() <= 64 * 1024);
+    assert_eq!(r.pop(&mut out[..2]), 2);
+    assert_eq!(&out[..2], b"lo");
+    assert!(r.allocated() > 0, "bytes written ahead keep their storage");
+    r.commit(0);
+    assert_eq!(r.write_ahead(0, &[b'x'; 10_000]), 10_000);
+    r.commit(10_005);
+    let mut all = vec![0; 10_005];
+    assert_eq!(r.pop(&mut all), 10_005);
+    assert_eq!(&all[10_000..], b"later");
+    assert_eq!(r.allocated(), 0, "empty again: the memory went back");
+    // Never beyond the limit.
+    let mut small = RingBuffer::new(3000);
+    assert_eq!(small.push(&[1; 5000]), 3000);
+    assert_eq!(small.allocated(), 3000);
+}
+
+/// The ring against a plain model, over seeded random operations that wrap, grow and empty it.
+#[test]
+fn ring_agrees_with_a_model() {
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let mut rnd = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    for cap in [1, 7, 100, 5000, 70_000] {
+        let mut r = RingBuffer::new(cap);
+        // The model: contents, and bytes written ahead at offsets from the tail.
+        let mut held: alloc::collections::VecDeque<u8> = Default::default();
+        let mut ahead: alloc::collections::BTreeMap<usize, u8> = Default::default();
+        for step in 0..3000 {
+            match rnd(4) {
+                0 => {
+                    let data: Vec<u8> = (0..rnd(cap * 2 + 1)).map(|_| rnd(256) as u8).collect();
+                    let n = r.push(&data);
+                    assert_eq!(n, data.len().min(cap - held.len()));
+                    held.extend(&data[..n]);
+                    // A push overwrites what was ahead and shifts the rest down.
+                    ahead = ahead
+                        .into_iter()
+                        .filter(|&(o, _)| o >= n)
+                        .map(|(o, b)| (o - n, b))
+                        .collect();
+                }
+                1 => {
+                    let mut buf = vec![0; rnd(cap + 1)];
+                    let n = r.pop(&mut buf);
+                    assert_eq!(n, buf.len().min(held.len()));
+                    let expect: Vec<u8> = held.drain(..n).collect();
+                    assert_eq!(&buf[..n], &expect[..], "step {step}");
+                }
+                2 => {
+                    let offset = rnd(cap + 1);
+                    let data: Vec<u8> = (0..rnd(cap + 1)).map(|_| rnd(256) as u8).collect();
+                    let n = r.write_ahead(offset, &data);
+                    let free = cap - held.len();
+                    assert_eq!(
+                        n,
+                        if offset >= free {
+                            0
+                        } else {
+                            data.len().min(free - offset)
+                        }
+                    );
+                    for (i, &b) in data[..n].iter().enumerate() {
+                        ahead.insert(offset + i, b);
+                    }
+                }
+                _ => {
+                    // Commit the run of bytes written ahead that starts at the tail.
+                    let mut n = 0;
+                    while ahead.contains_key(&n) {
+                        n += 1;
+                    }
+                    r.commit(n);
+                    for i in 0..n {
+                        held.push_back(ahead[&i]);
+                    }
+                    ahead = ahead
+                        .into_iter()
+                        .filter(|&(o, _)| o >= n)
+                        .map(|(o, b)| (o - n, b))
+                        .collect();
+                }
+            }
+            assert_eq!(r.len(), held.len());
+            let (a, b) = r.slices(0, cap);
+            assert!([a, b].concat() == held.iter().copied().collect::<Vec<_>>());
+            assert!(r.allocated() <= cap);
+            if held.is_empty() && ahead.is_empty() {
+                assert_eq!(r.allocated(), 0, "step {step}: empty rings hold nothing");
+            }
+        }
+    }
 }
 
 #[test]
