@@ -3,6 +3,8 @@
 //! ([`netns`]), loss injected with nftables, TCP and UDP clients that run inside a namespace
 //! ([`traffic`]), and SHA-256 to compare what went out with what came back ([`sha256`]).
 
+pub mod http;
 pub mod netns;
+pub mod runner;
 pub mod sha256;
 pub mod traffic;

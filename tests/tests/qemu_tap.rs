@@ -10,27 +10,17 @@
 //! Every run is bounded: run-qemu kills QEMU at its `--timeout`, and the test kills the whole
 //! xtask process group if it outlives its own limit (then deletes the namespace itself).
 
-use std::io::Read;
 use std::net::SocketAddrV4;
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use morgana_tests::netns::{self, GUEST, Netns};
+use morgana_tests::runner::{Xtask, xtask_command};
 use morgana_tests::traffic;
 
 /// From starting run-qemu to the guest answering ping (cargo checks freshness, QEMU boots).
 const BOOT_LIMIT: Duration = Duration::from_secs(120);
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits in the workspace")
-        .to_path_buf()
-}
 
 fn full() -> bool {
     std::env::var_os("MORGANA_TEST_FULL").is_some_and(|v| v == "1")
@@ -44,113 +34,6 @@ fn echo_bytes() -> u64 {
 /// run-qemu's `--timeout`: the transfer at TCG speed (a few Mbit/s) with a wide margin.
 fn qemu_timeout() -> Duration {
     Duration::from_secs(if full() { 900 } else { 150 })
-}
-
-/// `cargo xtask ARGS` in `target/e2e` (the outer `cargo test` holds `target/`), in its own
-/// process group.
-fn xtask_command(args: &[&str]) -> Command {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .current_dir(workspace())
-        .args(["run", "--quiet", "--package", "xtask", "--"])
-        .args(args)
-        .env("CARGO_TARGET_DIR", workspace().join("target").join("e2e"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    command
-}
-
-/// A running xtask, killed with everything it started if dropped before [`Xtask::wait`].
-struct Xtask {
-    child: Option<Child>,
-    output: mpsc::Receiver<(String, String)>,
-}
-
-/// What a finished xtask printed.
-struct Finished {
-    status: ExitStatus,
-    console: String,
-    stderr: String,
-}
-
-impl Finished {
-    fn describe(&self) -> String {
-        format!(
-            "{}\n--- console ---\n{}\n--- stderr ---\n{}",
-            self.status, self.console, self.stderr
-        )
-    }
-}
-
-impl Xtask {
-    fn spawn(args: &[&str]) -> Xtask {
-        let mut child = xtask_command(args).spawn().expect("cargo runs");
-        let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-        let (send, output) = mpsc::channel();
-        thread::spawn(move || {
-            let errors = thread::spawn(move || {
-                let mut text = Vec::new();
-                let _ = stderr.read_to_end(&mut text);
-                String::from_utf8_lossy(&text).into_owned()
-            });
-            let mut text = Vec::new();
-            let _ = stdout.read_to_end(&mut text);
-            let stderr = errors.join().unwrap_or_default();
-            let _ = send.send((String::from_utf8_lossy(&text).into_owned(), stderr));
-        });
-        Xtask {
-            child: Some(child),
-            output,
-        }
-    }
-
-    /// Waits for xtask to finish; after `limit`, kills it (and QEMU) and panics.
-    fn wait(mut self, limit: Duration) -> Finished {
-        let received = self.output.recv_timeout(limit);
-        let mut child = self.child.take().expect("waited once");
-        let Ok((console, stderr)) = received else {
-            kill_group(&child);
-            let _ = child.wait();
-            panic!("xtask did not finish within {limit:?}");
-        };
-        let status = child.wait().expect("xtask is waited for");
-        Finished {
-            status,
-            console,
-            stderr,
-        }
-    }
-
-    /// Kills xtask and QEMU and returns what they printed, for a failure message.
-    fn abort(mut self) -> String {
-        let mut child = self.child.take().expect("aborted once");
-        kill_group(&child);
-        let _ = child.wait();
-        match self.output.recv_timeout(Duration::from_secs(10)) {
-            Ok((console, stderr)) => {
-                format!("--- console ---\n{console}\n--- stderr ---\n{stderr}")
-            }
-            Err(_) => "(no output)".into(),
-        }
-    }
-}
-
-impl Drop for Xtask {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            kill_group(child);
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Kills the process group `child` leads (cargo, xtask, ip netns exec and QEMU).
-fn kill_group(child: &Child) {
-    let group = format!("-{}", child.id());
-    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
 }
 
 /// Why these tests cannot run here, if they cannot.

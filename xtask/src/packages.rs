@@ -11,6 +11,11 @@ const TOOLS: &[(&str, &str)] = &[
     // Loss injection on the TAP tests' namespaces, and reading their captures back.
     ("nft", "nftables"),
     ("tcpdump", "tcpdump"),
+    // The web site's clients: fetches, pipelining, slowloris (tests), load (benches).
+    ("curl", "curl"),
+    ("nc", "netcat-openbsd"),
+    ("slowhttptest", "slowhttptest"),
+    ("wrk", "wrk"),
 ];
 
 /// Installs the packages of the missing tools.

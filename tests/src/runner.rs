@@ -1,0 +1,166 @@
+//! Running xtask and appliances from tests: `cargo xtask ...` in `target/e2e` in a process group
+//! of its own (killed whole, QEMU included, if a test gives up), and hosted appliances built
+//! there.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+/// The workspace's root directory.
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// `cargo xtask ARGS` in `target/e2e` (the outer `cargo test` holds `target/`), in its own
+/// process group.
+pub fn xtask_command(args: &[&str]) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace())
+        .args(["run", "--quiet", "--package", "xtask", "--"])
+        .args(args)
+        .env("CARGO_TARGET_DIR", workspace().join("target").join("e2e"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    command
+}
+
+/// A running xtask, killed with everything it started if dropped before [`Xtask::wait`].
+#[derive(Debug)]
+pub struct Xtask {
+    child: Option<Child>,
+    output: mpsc::Receiver<(String, String)>,
+}
+
+/// What a finished xtask printed.
+#[derive(Debug)]
+pub struct Finished {
+    /// How xtask exited.
+    pub status: ExitStatus,
+    /// Its standard output: the guest's console.
+    pub console: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+impl Finished {
+    /// Everything, for a failure message.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}\n--- console ---\n{}\n--- stderr ---\n{}",
+            self.status, self.console, self.stderr
+        )
+    }
+}
+
+impl Xtask {
+    /// Starts `cargo xtask ARGS`.
+    pub fn spawn(args: &[&str]) -> Xtask {
+        let mut child = xtask_command(args).spawn().expect("cargo runs");
+        let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let (send, output) = mpsc::channel();
+        thread::spawn(move || {
+            let errors = thread::spawn(move || {
+                let mut text = Vec::new();
+                let _ = stderr.read_to_end(&mut text);
+                String::from_utf8_lossy(&text).into_owned()
+            });
+            let mut text = Vec::new();
+            let _ = stdout.read_to_end(&mut text);
+            let stderr = errors.join().unwrap_or_default();
+            let _ = send.send((String::from_utf8_lossy(&text).into_owned(), stderr));
+        });
+        Xtask {
+            child: Some(child),
+            output,
+        }
+    }
+
+    /// Waits for xtask to finish; after `limit`, kills it (and QEMU) and panics.
+    pub fn wait(mut self, limit: Duration) -> Finished {
+        let received = self.output.recv_timeout(limit);
+        let mut child = self.child.take().expect("waited once");
+        let Ok((console, stderr)) = received else {
+            kill_group(&child);
+            let _ = child.wait();
+            panic!("xtask did not finish within {limit:?}");
+        };
+        let status = child.wait().expect("xtask is waited for");
+        Finished {
+            status,
+            console,
+            stderr,
+        }
+    }
+
+    /// Kills xtask and QEMU and returns what they printed, for a failure message.
+    pub fn abort(mut self) -> String {
+        let mut child = self.child.take().expect("aborted once");
+        kill_group(&child);
+        let _ = child.wait();
+        match self.output.recv_timeout(Duration::from_secs(10)) {
+            Ok((console, stderr)) => {
+                format!("--- console ---\n{console}\n--- stderr ---\n{stderr}")
+            }
+            Err(_) => "(no output)".into(),
+        }
+    }
+}
+
+impl Drop for Xtask {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            kill_group(child);
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Kills the process group `child` leads (cargo, xtask, ip netns exec and QEMU).
+pub fn kill_group(child: &Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+}
+
+/// Builds appliance `name`'s hosted flavour (`--release` when `release`) in `target/e2e` (the
+/// outer `cargo test` holds the main target directory) and returns the binary's path.
+pub fn build_hosted(name: &str, release: bool) -> PathBuf {
+    let target = workspace().join("target").join("e2e");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(workspace())
+        .args(["build", "--quiet", "-p", name, "--target-dir"])
+        .arg(&target);
+    if release {
+        command.arg("--release");
+    }
+    let status = command.status().expect("cargo runs");
+    assert!(status.success(), "building {name} failed");
+    target
+        .join(if release { "release" } else { "debug" })
+        .join(name)
+}
+
+/// A child process killed (and reaped) when dropped.
+#[derive(Debug)]
+pub struct KillOnDrop(pub Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
