@@ -647,7 +647,9 @@ fn tcp_echo_client(port: u16, len: usize, limit: Duration) -> Result<(), String>
 /// The echo appliance over QEMU user networking: 10 MB through TCP port 7 (host TCP → slirp →
 /// virtio-net → the stack's TCP and back, compared byte for byte), then UDP datagrams and the
 /// stop word; the appliance exits 0.
-fn udp_echo_over_user_networking(machine: &str, port: u16) {
+/// With `dhcp`, the appliance gets its address from QEMU's DHCP server (`ip=dhcp`) instead of
+/// the static `ip=` run-qemu passes.
+fn udp_echo_over_user_networking(machine: &str, port: u16, dhcp: bool) {
     if skip() {
         return;
     }
@@ -672,7 +674,11 @@ fn udp_echo_over_user_networking(machine: &str, port: u16) {
             "--forward",
             &forward_tcp,
             "--append",
-            "stop=stop-now",
+            if dhcp {
+                "stop=stop-now ip=dhcp"
+            } else {
+                "stop=stop-now"
+            },
         ],
     );
     let (tcp, udp) = client.join().unwrap();
@@ -690,14 +696,22 @@ fn udp_echo_over_user_networking(machine: &str, port: u16) {
         "{}",
         run.describe()
     );
+    if dhcp {
+        assert!(
+            run.console()
+                .contains("DHCP lease 10.0.2.15/24 gateway Some(10.0.2.2)"),
+            "{}",
+            run.describe()
+        );
+    }
 }
 
 #[test]
 fn tcp_and_udp_echo_over_qemu_user_networking_on_microvm() {
-    udp_echo_over_user_networking("microvm", 17_207);
+    udp_echo_over_user_networking("microvm", 17_207, false);
 }
 
 #[test]
-fn tcp_and_udp_echo_over_qemu_user_networking_on_q35() {
-    udp_echo_over_user_networking("q35", 17_208);
+fn tcp_and_udp_echo_over_qemu_user_networking_on_q35_with_a_dhcp_lease() {
+    udp_echo_over_user_networking("q35", 17_208, true);
 }
