@@ -533,3 +533,67 @@ fn tcp_and_udp_echo_over_qemu_user_networking() {
         run.describe()
     );
 }
+
+/// The static site on AArch64, reached with curl through QEMU user networking: every file of
+/// the site comes back byte for byte, then the appliance exits 0 (`exit_after=N`).
+#[test]
+fn the_static_site_serves_every_file_to_curl() {
+    if skip() {
+        return;
+    }
+    let site = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../appliances/static-site/site");
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&site)
+        .expect("the site directory")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (format!("/{name}"), std::fs::read(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    let port = 17_407;
+    let count = files.len();
+    let client = thread::spawn(move || -> Result<(), String> {
+        for (path, bytes) in &files {
+            let out = Command::new("curl")
+                .args([
+                    "-s",
+                    "--max-time",
+                    "60",
+                    "--retry",
+                    "60",
+                    "--retry-delay",
+                    "1",
+                ])
+                .args(["--retry-all-errors", "--retry-connrefused"])
+                .arg(format!("http://127.0.0.1:{port}{path}"))
+                .output()
+                .map_err(|e| format!("curl: {e}"))?;
+            if !out.status.success() || &out.stdout != bytes {
+                return Err(format!(
+                    "{path}: curl {}, {} bytes of {}",
+                    out.status,
+                    out.stdout.len(),
+                    bytes.len()
+                ));
+            }
+        }
+        Ok(())
+    });
+    let forward = format!("tcp:{port}:80");
+    let append = format!("exit_after={count} access_log=off");
+    let run = boot(
+        "static-site",
+        &["--net", "user", "--forward", &forward, "--append", &append],
+    );
+    if let Err(why) = client.join().unwrap() {
+        panic!("{why}: {}", run.describe());
+    }
+    assert_eq!(run.code(), Some(0), "{}", run.describe());
+    assert!(
+        run.console().contains(&format!("{count} responses served")),
+        "{}",
+        run.describe()
+    );
+}
