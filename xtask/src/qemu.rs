@@ -233,6 +233,14 @@ pub fn kvm_usable() -> Result<(), String> {
 
 /// The accelerator to use and why, as printed: `accel: kvm (/dev/kvm)`, `accel: tcg (reason)`.
 pub fn choose_accel(requested: Option<Accel>) -> Result<(Accel, String), Error> {
+    if requested.is_none() && Path::new(PVM_MODULE).exists() {
+        return Ok((
+            Accel::Tcg,
+            "this host's KVM is PVM, software nested virtualisation, where every port or MMIO \
+             exit costs tens of microseconds: TCG is faster here; --accel kvm forces KVM"
+                .to_owned(),
+        ));
+    }
     match (requested, kvm_usable()) {
         (Some(Accel::Tcg), _) => Ok((Accel::Tcg, "--accel tcg".to_owned())),
         (_, Ok(())) => Ok((Accel::Kvm, KVM_DEVICE.to_owned())),
@@ -242,6 +250,11 @@ pub fn choose_accel(requested: Option<Accel>) -> Result<(Accel, String), Error> 
         ))),
     }
 }
+
+/// Present when the host's KVM is PVM (software nested virtualisation inside a VM without
+/// hardware virtualisation): guests run, but each exit to the host costs tens of
+/// microseconds, so a virtio guest boots and serves far slower than under TCG.
+const PVM_MODULE: &str = "/sys/module/kvm_pvm";
 
 /// `cargo xtask run-qemu`'s options.
 #[derive(Debug, PartialEq, Eq)]
