@@ -6,7 +6,8 @@
 //! without `ip=`, or with `ip=dhcp`, DHCP does (QEMU's user networking answers with
 //! 10.0.2.15/24). [`start`] waits for the lease, up to `dhcp_timeout=SECS` (30 s by default);
 //! [`start_now`] returns at once, the address `0.0.0.0` until the lease is bound. Leases are
-//! logged as they are bound, renewed and lost.
+//! logged as they are bound, renewed and lost. `tcp_cc=cubic` makes TCP use CUBIC instead of
+//! NewReno.
 
 use core::fmt;
 use core::time::Duration;
@@ -28,6 +29,8 @@ pub enum NetError {
     Config(ConfigError),
     /// No usable network device (what the platform said).
     Device(alloc::string::String),
+    /// A TCP setting on the command line is wrong.
+    Tcp(alloc::string::String),
 }
 
 impl fmt::Display for NetError {
@@ -41,6 +44,7 @@ impl fmt::Display for NetError {
             ),
             NetError::Config(e) => write!(f, "IPv4 configuration: {e}"),
             NetError::Device(e) => write!(f, "network device: {e}"),
+            NetError::Tcp(e) => write!(f, "TCP: {e}"),
         }
     }
 }
@@ -74,6 +78,25 @@ pub fn start_now(env: &Env) -> Result<StackHandle, NetError> {
         (None, secret) => Stack::with_dhcp(device, secret, seed.rotate_left(17) ^ 0x6468_6370, now),
     };
     let handle = stack.handle();
+    // `tcp_cc=cubic|newreno` picks the congestion controller (RFC 9438, RFC 5681/6582).
+    match env.arg("tcp_cc") {
+        None => {}
+        Some(name) => {
+            use morgana_netstack::tcp::CongestionAlgorithm;
+            let congestion = match name {
+                "cubic" => CongestionAlgorithm::Cubic,
+                "newreno" | "reno" => CongestionAlgorithm::NewReno,
+                other => {
+                    return Err(NetError::Tcp(alloc::format!(
+                        "tcp_cc={other}: expected cubic or newreno"
+                    )));
+                }
+            };
+            let mut config = handle.tcp_config();
+            config.congestion = congestion;
+            handle.set_tcp_config(config);
+        }
+    }
     morgana_executor::spawn(async move {
         let mut stack = stack;
         let _ = stack.run().await;

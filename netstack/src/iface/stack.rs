@@ -175,6 +175,17 @@ pub enum PingError {
 }
 
 impl StackHandle {
+    /// The settings of TCP connections opened or accepted from now on (buffer sizes, Nagle,
+    /// timers, [`CongestionAlgorithm`](crate::tcp::CongestionAlgorithm)).
+    pub fn set_tcp_config(&self, config: crate::tcp::Config) {
+        self.shared.borrow_mut().iface.set_tcp_config(config);
+    }
+
+    /// The settings new TCP connections get.
+    pub fn tcp_config(&self) -> crate::tcp::Config {
+        self.shared.borrow().iface.tcp_config().clone()
+    }
+
     /// The interface's counters.
     pub fn counters(&self) -> Counters {
         self.shared.borrow().iface.counters()

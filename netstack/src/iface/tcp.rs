@@ -201,6 +201,11 @@ impl Interface {
         self.tcp_config = config;
     }
 
+    /// The settings new TCP connections get (the MTU aside, which is the interface's).
+    pub fn tcp_config(&self) -> &tcp::Config {
+        &self.tcp_config
+    }
+
     /// The TCP table.
     pub fn tcp(&self) -> &TcpTable {
         &self.tcp
