@@ -12,3 +12,4 @@ extern crate alloc;
 pub mod net;
 pub mod uart;
 pub mod virtio;
+pub mod xen;

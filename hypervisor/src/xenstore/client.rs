@@ -159,27 +159,33 @@ impl XenStore {
         }
     }
 
-    /// Sends one request and returns its reply's payload.
-    pub async fn request(
+    /// Encodes a request; returns its id and bytes.
+    fn encode(
         &mut self,
         ty: MsgType,
         tx: Transaction,
         parts: &[&[u8]],
-    ) -> Result<Vec<u8>, XsError> {
+    ) -> Result<(u32, Vec<u8>), XsError> {
         let req_id = self.next_req;
         self.next_req = self.next_req.wrapping_add(1).max(1);
         let mut msg = Vec::new();
         wire::encode(ty, req_id, tx.0, parts, &mut msg)?;
-        let mut sent = 0;
-        while sent < msg.len() {
-            let n = self.ring.write(&msg[sent..])?;
-            sent += n;
-            if n > 0 {
-                (self.notify)();
-            } else {
-                self.event.wait().await;
-            }
+        Ok((req_id, msg))
+    }
+
+    /// Puts what fits of `msg[*sent..]` on the ring; false if nothing fitted.
+    fn send_some(&mut self, msg: &[u8], sent: &mut usize) -> Result<bool, XsError> {
+        let n = self.ring.write(&msg[*sent..])?;
+        *sent += n;
+        if n > 0 {
+            (self.notify)();
         }
+        Ok(n > 0)
+    }
+
+    /// Reads what the ring has; returns the reply to `req_id` once it is complete (queueing
+    /// watch events, skipping stale replies), `None` while it is not.
+    fn poll_reply(&mut self, ty: MsgType, req_id: u32) -> Result<Option<Vec<u8>>, XsError> {
         loop {
             while let Some((header, payload, used)) = wire::decode(&self.rx)? {
                 let result = if header.ty == MsgType::WatchEvent as u32 {
@@ -199,18 +205,119 @@ impl XenStore {
                 };
                 self.rx.drain(..used);
                 if let Some(result) = result {
-                    return result;
+                    return result.map(Some);
                 }
             }
             if self.rx.len() >= RX_LIMIT {
                 return Err(XsError::Protocol("oversized message"));
             }
-            if self.ring.read(&mut self.rx)? > 0 {
-                (self.notify)(); // room freed in the response ring
-            } else {
+            if self.ring.read(&mut self.rx)? == 0 {
+                return Ok(None);
+            }
+            (self.notify)(); // room freed in the response ring
+        }
+    }
+
+    /// Sends one request and returns its reply's payload.
+    pub async fn request(
+        &mut self,
+        ty: MsgType,
+        tx: Transaction,
+        parts: &[&[u8]],
+    ) -> Result<Vec<u8>, XsError> {
+        let (req_id, msg) = self.encode(ty, tx, parts)?;
+        let mut sent = 0;
+        while sent < msg.len() {
+            if !self.send_some(&msg, &mut sent)? {
                 self.event.wait().await;
             }
         }
+        loop {
+            if let Some(reply) = self.poll_reply(ty, req_id)? {
+                return Ok(reply);
+            }
+            self.event.wait().await;
+        }
+    }
+
+    /// [`XenStore::request`] without the executor: between looks at the ring it calls `wait`,
+    /// which returns false to give up ([`XsError::TimedOut`]). For set-up code that must finish
+    /// before it returns (a device opened synchronously).
+    pub fn request_blocking(
+        &mut self,
+        ty: MsgType,
+        tx: Transaction,
+        parts: &[&[u8]],
+        wait: &mut dyn FnMut() -> bool,
+    ) -> Result<Vec<u8>, XsError> {
+        let (req_id, msg) = self.encode(ty, tx, parts)?;
+        let mut sent = 0;
+        while sent < msg.len() {
+            if !self.send_some(&msg, &mut sent)? && !wait() {
+                return Err(XsError::TimedOut);
+            }
+        }
+        loop {
+            if let Some(reply) = self.poll_reply(ty, req_id)? {
+                return Ok(reply);
+            }
+            if !wait() {
+                return Err(XsError::TimedOut);
+            }
+        }
+    }
+
+    /// [`XenStore::read`], blocking (see [`XenStore::request_blocking`]).
+    pub fn read_blocking(
+        &mut self,
+        tx: Transaction,
+        path: &str,
+        wait: &mut dyn FnMut() -> bool,
+    ) -> Result<String, XsError> {
+        let reply = self.request_blocking(MsgType::Read, tx, &[path.as_bytes(), b"\0"], wait)?;
+        wire::text(&reply).map(String::from)
+    }
+
+    /// [`XenStore::write`], blocking (see [`XenStore::request_blocking`]).
+    pub fn write_blocking(
+        &mut self,
+        tx: Transaction,
+        path: &str,
+        value: &str,
+        wait: &mut dyn FnMut() -> bool,
+    ) -> Result<(), XsError> {
+        self.request_blocking(
+            MsgType::Write,
+            tx,
+            &[path.as_bytes(), b"\0", value.as_bytes()],
+            wait,
+        )
+        .map(drop)
+    }
+
+    /// [`XenStore::transaction_start`], blocking.
+    pub fn transaction_start_blocking(
+        &mut self,
+        wait: &mut dyn FnMut() -> bool,
+    ) -> Result<Transaction, XsError> {
+        let reply =
+            self.request_blocking(MsgType::TransactionStart, Transaction::NONE, &[b"\0"], wait)?;
+        wire::text(&reply)?
+            .parse()
+            .map(Transaction)
+            .map_err(|_| XsError::Protocol("transaction id is not a number"))
+    }
+
+    /// [`XenStore::transaction_end`], blocking.
+    pub fn transaction_end_blocking(
+        &mut self,
+        tx: Transaction,
+        commit: bool,
+        wait: &mut dyn FnMut() -> bool,
+    ) -> Result<(), XsError> {
+        let flag: &[u8] = if commit { b"T\0" } else { b"F\0" };
+        self.request_blocking(MsgType::TransactionEnd, tx, &[flag], wait)
+            .map(drop)
     }
 
     /// Reads `path` as text.

@@ -100,6 +100,8 @@ pub enum XsError {
     Protocol(&'static str),
     /// A value that should be text is not UTF-8.
     NotText,
+    /// A blocking request gave up waiting for xenstored.
+    TimedOut,
 }
 
 impl XsError {
@@ -132,6 +134,7 @@ impl fmt::Display for XsError {
             ),
             XsError::Protocol(what) => write!(f, "xenstore protocol error: {what}"),
             XsError::NotText => f.write_str("xenstore: value is not UTF-8"),
+            XsError::TimedOut => f.write_str("xenstore: no reply from xenstored in time"),
         }
     }
 }

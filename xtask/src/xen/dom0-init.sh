@@ -2,7 +2,7 @@
 # dom0 /init of `cargo xtask xen-lab` (xtask/src/xen/lab.rs writes it into the initramfs).
 # Starts the Xen services, a bridge xenbr0 = 10.0.0.1/24, then runs each line of /guests/plan:
 #   NAME run          xl create -c /guests/NAME.cfg: the appliance runs to its end on the console
-#   NAME http PORT    xl create, then wget http://10.0.0.2:PORT/ from dom0 until it answers
+#   NAME http PORT    xl create, then GET / from dom0 (nc) until it answers 200
 #   NAME echo PORT    xl create, then a line through nc 10.0.0.2 PORT, which must come back
 # and powers off. Lines starting with "LAB:" are what xtask reads.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/lib/xen-4.17/bin
@@ -47,7 +47,10 @@ while read name check port; do
       ok=0; i=0
       while [ $i -lt 90 ]; do
         if [ "$check" = http ]; then
-          wget -q -T 3 -O /tmp/body http://10.0.0.2:$port/ 2>/dev/null && { ok=1; break; }
+          # busybox-static's wget fails at once in this dom0 (its name lookup, even for an
+          # address); an HTTP/1.0 request through nc is enough.
+          printf 'GET / HTTP/1.0\r\nHost: 10.0.0.2\r\n\r\n' | nc -w 3 10.0.0.2 $port > /tmp/body 2>/dev/null
+          head -n 1 /tmp/body | grep -q '^HTTP/1.[01] 200' && { ok=1; break; }
         else
           r=$(echo "echo through netfront" | nc -w 3 10.0.0.2 $port 2>/dev/null)
           [ "$r" = "echo through netfront" ] && { ok=1; break; }
@@ -56,10 +59,13 @@ while read name check port; do
       done
       if [ $ok = 1 ]; then
         echo "LAB: $check $name OK after ${i}s uptime $(up)"
-        [ "$check" = http ] && { echo "LAB: body: $(head -c 120 /tmp/body | tr '\n' ' ')"; }
+        [ "$check" = http ] && { echo "LAB: response: $(head -c 160 /tmp/body | tr '\r\n' '  ')"; }
       else
-        echo "LAB: $check $name FAILED"
-        ip -s link show 2>/dev/null | grep -A3 vif
+        echo "LAB: $check $name FAILED; diagnostics:"
+        ping -c 2 -W 2 10.0.0.2
+        ip neigh show
+        printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 10.0.0.2 $port | head -c 300; echo
+        ip -s link show 2>/dev/null | grep -A5 vif
       fi
       xl destroy morgana-$name 2>/dev/null
       guest_log $name

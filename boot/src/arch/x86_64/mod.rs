@@ -24,6 +24,7 @@ pub mod serial;
 pub mod time;
 pub mod virtio;
 pub mod xen;
+pub mod xen_net;
 
 use alloc::rc::Rc;
 use alloc::string::String;

@@ -488,3 +488,85 @@ impl Platform for XenPvh {
         exit(code)
     }
 }
+
+/// Claims `what`, once: the xenstore ring and the grant table each have one owner.
+fn claim_once(flag: &AtomicBool, what: &str) -> Result<(), String> {
+    if flag.swap(true, Ordering::AcqRel) {
+        return Err(alloc::format!("{what} is already in use"));
+    }
+    Ok(())
+}
+
+static STORE_TAKEN: AtomicBool = AtomicBool::new(false);
+static GRANTS_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// The xenstore client (once; inside the executor): the ring page and port from
+/// `HVM_PARAM_STORE_PFN/EVTCHN`, the port bound to a new event slot.
+pub fn xenstore() -> Result<morgana_hypervisor::xenstore::XenStore, String> {
+    use morgana_hypervisor::xenstore::{XenStore, XsRing};
+    claim_once(&STORE_TAKEN, "the xenstore ring")?;
+    let pfn = xen()
+        .hvm_get_param(hvm_param::STORE_PFN)
+        .map_err(|e| alloc::format!("HVM_PARAM_STORE_PFN: {e}"))?;
+    let port = xen()
+        .hvm_get_param(hvm_param::STORE_EVTCHN)
+        .map_err(|e| alloc::format!("HVM_PARAM_STORE_EVTCHN: {e}"))? as u32;
+    let addr = pfn << 12;
+    let (lo, hi) = paging::DEVICE_WINDOW;
+    if pfn == 0 || !(lo..hi).contains(&addr) {
+        return Err(alloc::format!(
+            "the xenstore page is at {addr:#x}, outside what is mapped"
+        ));
+    }
+    let event = bind_port(port)?;
+    // SAFETY: Xen's xenstore page, mapped (device window) for good; this is its one client
+    // (`claim_once`).
+    let ring = unsafe { XsRing::new(addr as *mut u8) };
+    let notify = alloc::boxed::Box::new(move || {
+        let _ = xen().send(port);
+    });
+    Ok(XenStore::new(
+        ring,
+        notify,
+        morgana_executor::event::Event::new(event),
+    ))
+}
+
+/// The grant table (once): `frames` frames mapped at a heap allocation with
+/// `XENMEM_add_to_physmap`.
+pub fn grant_table(frames: u32) -> Result<morgana_hypervisor::gnttab::GrantTable, String> {
+    claim_once(&GRANTS_TAKEN, "the grant table")?;
+    let layout = Layout::from_size_align(4096 * frames as usize, 4096).map_err(|_| "layout")?;
+    // SAFETY: non-zero size.
+    let base = unsafe { alloc::alloc::alloc_zeroed(layout) };
+    if base.is_null() {
+        return Err("no memory for the grant table".into());
+    }
+    for i in 0..frames {
+        let gpfn = (base as u64 >> 12) + u64::from(i);
+        // SAFETY: the pages are ours (leaked) and never used as RAM again: Xen maps grant
+        // frame `i` there.
+        unsafe { xen().add_to_physmap(MapSpace::GrantTable, u64::from(i), gpfn) }
+            .map_err(|e| alloc::format!("mapping grant frame {i}: {e}"))?;
+    }
+    // SAFETY: `frames` grant frames, just mapped contiguously at `base`, owned by this table.
+    Ok(unsafe { morgana_hypervisor::gnttab::GrantTable::new(base, frames) })
+}
+
+/// A `wait` for blocking set-up code (xenstore exchanges in `Netfront::connect`): sleeps until
+/// the next upcall or 1 ms, and says whether `limit_ns` since the first call is not yet over.
+/// (It borrows the single-shot timer; the executor re-arms its alarm before it next idles.)
+pub fn blocking_wait(limit_ns: u64) -> impl FnMut() -> bool {
+    let deadline = system_time().saturating_add(limit_ns);
+    move || {
+        use ::x86_64::instructions::interrupts;
+        // Interrupts off from before the timer is armed, so that a timer (or any upcall) that
+        // fires before the `hlt` is held and ends it: `sti; hlt` takes it after the `hlt`
+        // starts. (Armed with interrupts on, a 1 ms timer can fire and be handled before the
+        // `hlt`, which then waits for good.)
+        interrupts::disable();
+        let _ = xen().set_singleshot_timer(0, system_time() + 1_000_000);
+        interrupts::enable_and_hlt();
+        system_time() < deadline
+    }
+}
