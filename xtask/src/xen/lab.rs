@@ -135,9 +135,12 @@ pub fn parse(args: &[String]) -> Result<LabArgs, Error> {
     Ok(parsed)
 }
 
-/// Where the lab lives: `target/xen-lab`.
+/// Where the lab lives: `$MORGANA_XEN_LAB`, else `target/xen-lab` (downloads cached there).
 pub fn lab_dir() -> PathBuf {
-    util::target_dir().join("xen-lab")
+    match std::env::var_os("MORGANA_XEN_LAB") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => util::target_dir().join("xen-lab"),
+    }
 }
 
 /// Downloads (once) and unpacks (once) the packages.
