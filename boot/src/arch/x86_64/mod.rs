@@ -7,6 +7,10 @@
 //! to the heap, finds the clock (TSC), the alarm (local APIC), the wall clock (CMOS) and
 //! entropy (RDSEED/RDRAND), prints what it found and how long boot took, and runs the
 //! appliance.
+//!
+//! Under Xen (CPUID says so before anything else runs) the same image takes another path after
+//! the heap: see [`xen`] (PV console, event channels, pvclock, Xen's timer, `SCHEDOP_shutdown`)
+//! and [`xen_net`] (netfront instead of virtio-net).
 
 pub mod apic;
 mod crash;
