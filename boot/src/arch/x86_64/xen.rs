@@ -5,7 +5,7 @@
 //! release Xen refuses to a domU, else the HVM debug port 0xe9, which Xen prints on its own
 //! console as `(dN) ...`). COM1 is not touched: under Xen a PVH guest has no UART.
 //!
-//! [`start`] then replaces the emulated devices with Xen's, after the common steps (GDT, IDT,
+//! `start` then replaces the emulated devices with Xen's, after the common steps (GDT, IDT,
 //! `hvm_start_info`, paging, heap):
 //!
 //! - shared_info: a heap page handed to `XENMEM_add_to_physmap`;
