@@ -8,7 +8,7 @@
 //!
 //! The layers, bottom up:
 //!
-//! - [`detect`]: is this Xen (CPUID leaves from 0x4000_0000), which version, which MSR installs
+//! - [`mod@detect`]: is this Xen (CPUID leaves from 0x4000_0000), which version, which MSR installs
 //!   the hypercall page. Pure: it takes a CPUID function, so it runs on the host in tests.
 //! - [`hypercall`]: the [`Hypercall`] trait (the one way into Xen), the x86_64 hypercall page
 //!   behind it, and [`Xen`], typed wrappers for the hypercalls Morgana makes.
