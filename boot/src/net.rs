@@ -1,5 +1,5 @@
-//! The network in one call: [`start`] finds the platform's NIC (virtio-net on x86_64 images, a
-//! TAP device on the hosted platform), configures IPv4, spawns the stack's task and returns the
+//! The network in one call: [`start`] finds the platform's NIC (virtio-net on x86_64 images under
+//! QEMU, netfront under Xen, a TAP device on the hosted platform), configures IPv4, spawns the stack's task and returns the
 //! handle that sockets ([`UdpSocket`], [`TcpListener`], [`TcpStream`]) are made from.
 //!
 //! The address: `ip=ADDR/PREFIX` (and `gw=ADDR`) on the command line configures it statically;
@@ -153,10 +153,10 @@ async fn log_leases(handle: StackHandle) {
     }
 }
 
+/// x86_64: netfront when start-up found Xen, else virtio-net.
 #[cfg(all(target_os = "none", target_arch = "x86_64"))]
-fn device(_env: &Env, seed: u64) -> Result<crate::arch::x86_64::net::BootNet, NetError> {
-    use alloc::string::ToString;
-    crate::arch::x86_64::net::BootNet::open(seed).map_err(|e| NetError::Device(e.to_string()))
+fn device(_env: &Env, seed: u64) -> Result<crate::arch::x86_64::xen_net::Nic, NetError> {
+    crate::arch::x86_64::xen_net::Nic::open(seed).map_err(NetError::Device)
 }
 
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]

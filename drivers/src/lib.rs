@@ -2,9 +2,9 @@
 //! tokens, split virtqueues, the virtio-mmio and virtio-pci transports, virtio-net, Xen netfront,
 //! and the 16550 and PL011 UARTs.
 //!
-//! Here now: [`net`] (the `NetDevice` trait), [`uart`] (the 16550) and [`virtio`] (split
-//! virtqueues, the virtio-mmio and virtio-pci transports, virtio-rng, virtio-net). The block
-//! device trait comes with storage, netfront with the Xen issue.
+//! Here now: [`net`] (the `NetDevice` trait), [`uart`] (the 16550), [`virtio`] (split
+//! virtqueues, the virtio-mmio and virtio-pci transports, virtio-rng, virtio-net) and [`xen`]
+//! (netfront). The block device trait comes with storage.
 #![no_std]
 
 extern crate alloc;
@@ -12,3 +12,4 @@ extern crate alloc;
 pub mod net;
 pub mod uart;
 pub mod virtio;
+pub mod xen;

@@ -16,6 +16,8 @@ pub enum Command {
         args: Vec<String>,
     },
     RunQemu(RunQemuArgs),
+    RunXen(crate::xen::RunXenArgs),
+    XenLab(crate::xen::lab::LabArgs),
     InstallQemu,
     Test {
         full: bool,
@@ -60,6 +62,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, Error> {
             let (ours, theirs) = split_at_dashes(&rest);
             parse_run_qemu(ours, theirs).map(Command::RunQemu)
         }
+        "run-xen" => crate::xen::parse_run_xen(&rest).map(Command::RunXen),
+        "xen-lab" => crate::xen::lab::parse(&rest).map(Command::XenLab),
         "install-qemu" => match rest.first() {
             None => Ok(Command::InstallQemu),
             Some(arg) => Err(unknown_flag(arg)),

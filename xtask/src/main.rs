@@ -8,6 +8,7 @@ mod packages;
 mod qemu;
 mod test;
 mod util;
+mod xen;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -60,6 +61,8 @@ fn run() -> Result<ExitCode, Error> {
             seconds,
             target,
         } => fuzz::fuzz(smoke, seconds, target.as_deref()),
+        Command::RunXen(args) => xen::run_xen(&args),
+        Command::XenLab(args) => xen::lab::xen_lab(&args),
         Command::Help => {
             println!("{}", usage());
             Ok(ExitCode::SUCCESS)
@@ -85,6 +88,14 @@ const COMMANDS: &[(&str, &str)] = &[
          [--timeout SECS] [-- QEMU ARGS...]",
         "build an image (default: static-site, x86_64), boot it in QEMU, exit with its exit \
          code; --net tap (root): a TAP in a fresh network namespace, guest 10.7.0.2, Linux 10.7.0.1",
+    ),
+    (
+        "run-xen --appliance NAME [--release] [--dry-run] [--memory MB] [--bridge BR] [--append CMDLINE]",
+        "build the x86_64 image, write its xl config next to it, `xl create -c` it (root on a dom0) or print how",
+    ),
+    (
+        "xen-lab [--appliance NAME]... [--timeout SECS] [--shell]",
+        "boot Xen 4.17 + dom0 in QEMU (TCG) and check appliances on it (default: hello, static-site)",
     ),
     (
         "install-qemu",

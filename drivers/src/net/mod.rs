@@ -17,7 +17,7 @@
 //! queued frames once per [`NetDevice::flush`] (the stack flushes after each round of work), so
 //! a burst of frames costs one notification.
 //!
-//! Implementations: virtio-net (this crate), Xen netfront (the Xen issue), a TAP device (the
+//! Implementations: virtio-net and Xen netfront (this crate), a TAP device (the
 //! hosted platform), and the netstack's test links (loopback, simulated lossy links, pcap).
 
 use core::task::Context;

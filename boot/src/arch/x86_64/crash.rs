@@ -4,7 +4,7 @@
 use core::fmt::Write;
 
 use super::idt::{TrapFrame, exception_name, pushes_error_code};
-use super::{paging::ImageLayout, serial::Writer};
+use super::{EarlyConsole as Writer, paging::ImageLayout};
 
 /// Reports the exception in `frame` and exits with [`crate::EXIT_CRASH`].
 pub fn exception(frame: &TrapFrame) -> ! {
@@ -23,10 +23,14 @@ pub fn exception(frame: &TrapFrame) -> ! {
         // SAFETY: reading CR2 has no side effect.
         unsafe { core::arch::asm!("mov {}, cr2", out(reg) cr2, options(nomem, nostack)) };
         let e = frame.error_code;
+        let cr2_note = if super::xen::active() {
+            "CR2, UNRELIABLE here: under Xen nested in QEMU TCG it reads 0 whatever the address"
+        } else {
+            "CR2"
+        };
         let _ = writeln!(
             out,
-            "  page fault: {} of address {cr2:#x} (CR2; reads 0 under Xen on QEMU TCG, where it is \
-             unreliable), page {}{}",
+            "  page fault: {} of address {cr2:#x} ({cr2_note}), page {}{}",
             if e & 0x10 != 0 {
                 "instruction fetch"
             } else if e & 2 != 0 {

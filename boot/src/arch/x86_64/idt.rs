@@ -173,6 +173,8 @@ extern "C" fn dispatch(frame: &mut TrapFrame) {
         // and forgotten, and the `hlt` would wait for an interrupt that never comes.
         EVENTS.mark(alarm_event());
     } else {
+        // On Xen, the event-channel upcall vector: mark each pending port's slot.
+        super::xen::upcall(vector);
         let level = VECTOR_LEVEL_GSI[vector].load(Ordering::Acquire);
         if level != 0 {
             super::irq::mask_gsi_from_interrupt(level - 1);

@@ -7,6 +7,10 @@
 //! to the heap, finds the clock (TSC), the alarm (local APIC), the wall clock (CMOS) and
 //! entropy (RDSEED/RDRAND), prints what it found and how long boot took, and runs the
 //! appliance.
+//!
+//! Under Xen (CPUID says so before anything else runs) the same image takes another path after
+//! the heap: see [`xen`] (PV console, event channels, pvclock, Xen's timer, `SCHEDOP_shutdown`)
+//! and [`xen_net`] (netfront instead of virtio-net).
 
 pub mod apic;
 mod crash;
@@ -23,6 +27,8 @@ pub mod rtc;
 pub mod serial;
 pub mod time;
 pub mod virtio;
+pub mod xen;
+pub mod xen_net;
 
 use alloc::rc::Rc;
 use alloc::string::String;
@@ -61,8 +67,11 @@ unsafe extern "Rust" {
 /// Rust's first function, called by `_start64` on the boot stack with interrupts off.
 extern "C" fn start(start_info: u64) -> ! {
     let mut stages = Stages::new();
-    serial::init();
-    remap_legacy_pic();
+    // On Xen there is no UART and no PIC: output goes to Xen until the PV console is up.
+    if xen::detect_early().is_none() {
+        serial::init();
+        remap_legacy_pic();
+    }
     // SAFETY: once, at boot, interrupts off, in this order.
     unsafe {
         gdt::init();
@@ -96,6 +105,9 @@ extern "C" fn start(start_info: u64) -> ! {
         claim(start, end);
     }
     stages.mark("heap");
+    if xen::active() {
+        xen::start(&info, entry::boot_tsc(), &mut stages);
+    }
     let tsc_deadline = apic::enable();
     let mut lapic = apic::Stopwatch::default();
     let tsc = time::Tsc::detect(&mut |open| match (tsc_deadline, open) {
@@ -281,18 +293,23 @@ fn machine_name() -> &'static str {
     }
 }
 
-/// Writes to COM1 directly, bypassing the executor: for boot messages and crash reports.
+/// Writes to COM1 (on Xen: the PV console or Xen's debug console) directly, bypassing the
+/// executor: for boot messages and crash reports.
 pub fn early_write(bytes: &[u8]) {
+    if xen::active() {
+        return xen::write(bytes);
+    }
     serial::write(bytes);
 }
 
-/// COM1 as a `fmt::Write`, for boot messages and crash reports.
+/// The early console as a `fmt::Write` (COM1, or Xen's console), for boot messages and crash
+/// reports.
 #[derive(Debug)]
 pub struct EarlyConsole;
 
 impl fmt::Write for EarlyConsole {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        serial::write(s.as_bytes());
+        early_write(s.as_bytes());
         Ok(())
     }
 }
@@ -302,6 +319,9 @@ impl fmt::Write for EarlyConsole {
 /// device) the CPU halts with interrupts off.
 pub fn exit(code: i32) -> ! {
     use ::x86_64::instructions::port::Port;
+    if xen::active() {
+        xen::exit(code); // the status line, then SCHEDOP_shutdown
+    }
     let code = if (0..=127).contains(&code) { code } else { 127 };
     // SAFETY: port 0xf4 is QEMU's isa-debug-exit (run-qemu adds it); without the device the
     // write goes nowhere.
