@@ -629,6 +629,10 @@ mod tests {
         );
         let (accel, why) = choose_accel(None).unwrap();
         match kvm_usable() {
+            _ if Path::new(PVM_MODULE).exists() => {
+                assert_eq!(accel, Accel::Tcg);
+                assert!(why.contains("PVM"), "{why}");
+            }
             Ok(()) => assert_eq!((accel, why.as_str()), (Accel::Kvm, "/dev/kvm")),
             Err(reason) => assert_eq!((accel, why), (Accel::Tcg, reason)),
         }
