@@ -7,10 +7,12 @@ mod floor;
 mod http;
 mod json;
 mod lab;
+mod linux_vm;
 mod loadgen;
 mod net;
 mod plot;
 mod report;
+mod vs_linux;
 
 use std::fs;
 use std::io;
@@ -37,6 +39,8 @@ enum Kind {
     Net,
     /// The static site's requests per second and latency against the hosted flavour ([`http`]).
     Http,
+    /// The static site against a Linux VM with nginx ([`vs_linux`]).
+    VsLinux,
 }
 
 struct Criterion {
@@ -70,11 +74,15 @@ const GROUPS: &[Group] = &[
         name: "http",
         kind: Kind::Http,
     },
+    Group {
+        name: "vs-linux",
+        kind: Kind::VsLinux,
+    },
 ];
 
 /// The options after the group: `--accel kvm|tcg` (default tcg), `--quick` (a short run, for
 /// smoke tests), `--arch x86_64|aarch64`. The groups that boot QEMU for load (`http`) honour
-/// them; the others run as they always have.
+/// them (`vs-linux` too); the others run as they always have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     pub accel: Accel,
@@ -129,6 +137,9 @@ pub fn bench(group: Option<&str>, options: &[String]) -> Result<ExitCode, Error>
             Kind::Boot => boot::run(group.name, &util::target_dir().join("bench"))?,
             Kind::Net => net::run(group.name, &util::target_dir().join("bench"))?,
             Kind::Http => http::run(group.name, &util::target_dir().join("bench"), &options)?,
+            Kind::VsLinux => {
+                vs_linux::run(group.name, &util::target_dir().join("bench"), &options)?
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -298,7 +309,7 @@ mod tests {
             find_group("boot").map(|group| &group.kind),
             Ok(Kind::Boot)
         ));
-        assert_eq!(group_names(), "executor, boot, net, http");
+        assert_eq!(group_names(), "executor, boot, net, http, vs-linux");
         assert_eq!(find_group("nope").map_err(|err| err.code()).err(), Some(2));
     }
 

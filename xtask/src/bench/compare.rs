@@ -14,6 +14,9 @@ pub enum Unit {
     /// Nanoseconds, shown as `1.250 ms`.
     Ns,
     PerSecond,
+    Bytes,
+    /// A share of one CPU, in percent.
+    Percent,
     Count,
 }
 
@@ -22,6 +25,8 @@ impl Unit {
         match self {
             Unit::Ns => "ns",
             Unit::PerSecond => "1/s",
+            Unit::Bytes => "bytes",
+            Unit::Percent => "%",
             Unit::Count => "count",
         }
     }
@@ -30,6 +35,11 @@ impl Unit {
         match self {
             Unit::Ns => format_ns(value),
             Unit::PerSecond => format!("{value:.0}/s"),
+            Unit::Bytes if value >= 1024.0 * 1024.0 => {
+                format!("{:.1} MiB", value / 1024.0 / 1024.0)
+            }
+            Unit::Bytes => format!("{:.1} KiB", value / 1024.0),
+            Unit::Percent => format!("{value:.2}%"),
             Unit::Count => format!("{value:.0}"),
         }
     }

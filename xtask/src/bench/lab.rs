@@ -119,8 +119,28 @@ impl Lab {
     /// The time from `server`'s spawn to its first whole `200` answer to `GET /`, polling
     /// with overlapping connection attempts (a new SYN about every millisecond) until `limit`.
     pub fn first_response(&self, server: &mut Server, limit: Duration) -> Result<Duration, String> {
+        self.first_response_with(server, limit, PROBERS, PROBE_TIMEOUT)
+    }
+
+    /// As [`Lab::first_response`], with one prober retrying every 250 ms: few SYNs wait in
+    /// the TAP's queue for the guest to come up (each one it then accepts costs it memory),
+    /// so this asks whether the guest serves rather than when.
+    pub fn serves(&self, server: &mut Server, limit: Duration) -> bool {
+        self.first_response_with(server, limit, 1, Duration::from_millis(250))
+            .is_ok()
+    }
+
+    fn first_response_with(
+        &self,
+        server: &mut Server,
+        limit: Duration,
+        probers: usize,
+        timeout: Duration,
+    ) -> Result<Duration, String> {
         let started = server.started;
-        let answered = self.ns.run(move || poll_first_response(started, limit))??;
+        let answered = self
+            .ns
+            .run(move || poll_first_response(started, limit, probers, timeout))??;
         if let Some(status) = server.child.try_wait().ok().flatten() {
             return Err(format!("the server exited ({status})"));
         }
@@ -132,22 +152,27 @@ impl Lab {
 const PROBERS: usize = 12;
 const PROBE_TIMEOUT: Duration = Duration::from_millis(12);
 
-fn poll_first_response(started: Instant, limit: Duration) -> Result<Instant, String> {
+fn poll_first_response(
+    started: Instant,
+    limit: Duration,
+    probers: usize,
+    timeout: Duration,
+) -> Result<Instant, String> {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::channel();
-    let threads: Vec<_> = (0..PROBERS)
+    let threads: Vec<_> = (0..probers)
         .map(|index| {
             let (stop, tx) = (stop.clone(), tx.clone());
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(index as u64));
                 while !stop.load(Ordering::Relaxed) {
-                    match probe() {
+                    match probe(timeout) {
                         Ok(at) => {
                             let _ = tx.send(at);
                             return;
                         }
                         Err(ProbeError::Refused) => {
-                            std::thread::sleep(Duration::from_millis(PROBERS as u64))
+                            std::thread::sleep(Duration::from_millis(probers as u64))
                         }
                         Err(ProbeError::Other) => {}
                     }
@@ -175,8 +200,8 @@ enum ProbeError {
 }
 
 /// One connection and one `GET /`; when the answer's first bytes arrived.
-fn probe() -> Result<Instant, ProbeError> {
-    let mut stream = TcpStream::connect_timeout(&site().into(), PROBE_TIMEOUT).map_err(|err| {
+fn probe(timeout: Duration) -> Result<Instant, ProbeError> {
+    let mut stream = TcpStream::connect_timeout(&site().into(), timeout).map_err(|err| {
         if err.kind() == std::io::ErrorKind::ConnectionRefused {
             ProbeError::Refused
         } else {
@@ -210,6 +235,15 @@ pub struct Server {
 }
 
 impl Server {
+    /// User plus system CPU time the process has used so far (`/proc/PID/stat`).
+    pub fn cpu_time(&self) -> Result<Duration, String> {
+        let path = format!("/proc/{}/stat", self.child.id());
+        let stat = std::fs::read_to_string(&path).map_err(|err| format!("{path}: {err}"))?;
+        cpu_ticks(&stat)
+            .map(|ticks| Duration::from_secs_f64(ticks as f64 / clock_ticks_per_s()))
+            .ok_or_else(|| format!("cannot read {path}: {stat}"))
+    }
+
     /// What the process wrote so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -220,5 +254,36 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// utime + stime from `/proc/PID/stat` (fields 14 and 15, counted after the `)` that closes
+/// the command name, which may hold spaces).
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) is index 11 and stime (15) index 12.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn clock_ticks_per_s() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_skip_the_name() {
+        let stat = "1234 (qemu system) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0";
+        assert_eq!(cpu_ticks(stat), Some(300));
+        assert_eq!(cpu_ticks("garbage"), None);
+        let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+        assert!(cpu_ticks(&own).is_some());
     }
 }
