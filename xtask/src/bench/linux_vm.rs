@@ -427,13 +427,16 @@ fn payload(image: &[u8]) -> Option<(usize, usize)> {
     (start + len <= image.len()).then_some((start, len))
 }
 
-/// The sizes of an ELF64's allocated executable sections (`SHF_ALLOC | SHF_EXECINSTR`: code),
-/// from its section headers; `None` without them (a stripped-of-sections file).
+/// The bytes of code in an ELF64: per allocated executable section (`SHF_ALLOC |
+/// SHF_EXECINSTR`), up to the end of its last function symbol when there is a symbol table
+/// (linker scripts pad `.text` to a page), else the whole section. `None` without section
+/// headers.
 pub fn executable_bytes(elf: &[u8]) -> Option<u64> {
     if elf.get(..5)? != b"\x7fELF\x02" {
         return None;
     }
     let u16_at = |at: usize| Some(u16::from_le_bytes(elf.get(at..at + 2)?.try_into().ok()?));
+    let u32_at = |at: usize| Some(u32::from_le_bytes(elf.get(at..at + 4)?.try_into().ok()?));
     let u64_at = |at: usize| Some(u64::from_le_bytes(elf.get(at..at + 8)?.try_into().ok()?));
     let shoff = usize::try_from(u64_at(0x28)?).ok()?;
     let (shentsize, shnum) = (usize::from(u16_at(0x3a)?), usize::from(u16_at(0x3c)?));
@@ -441,14 +444,41 @@ pub fn executable_bytes(elf: &[u8]) -> Option<u64> {
         return None;
     }
     const SHF_ALLOC_EXECINSTR: u64 = 0x2 | 0x4;
-    let mut total = 0;
+    const SHT_SYMTAB: u32 = 2;
+    const STT_FUNC: u8 = 2;
+    // (index, address, size) of the code sections, and where the symbol table is.
+    let mut code = Vec::new();
+    let mut symtab = None;
     for index in 0..shnum {
         let header = shoff + index * shentsize;
         if u64_at(header + 8)? & SHF_ALLOC_EXECINSTR == SHF_ALLOC_EXECINSTR {
-            total += u64_at(header + 32)?;
+            code.push((index, u64_at(header + 16)?, u64_at(header + 32)?));
+        }
+        if u32_at(header + 4)? == SHT_SYMTAB {
+            symtab = Some((u64_at(header + 24)?, u64_at(header + 32)?));
         }
     }
-    Some(total)
+    // The end of the last function in each code section.
+    let mut ends = vec![0u64; code.len()];
+    if let Some((offset, size)) = symtab {
+        let (offset, size) = (usize::try_from(offset).ok()?, usize::try_from(size).ok()?);
+        for symbol in (offset..offset + size).step_by(24) {
+            if elf.get(symbol + 4)? & 0xf != STT_FUNC {
+                continue;
+            }
+            let section = usize::from(u16_at(symbol + 6)?);
+            if let Some(at) = code.iter().position(|&(index, _, _)| index == section) {
+                let end = u64_at(symbol + 8)? + u64_at(symbol + 16)?;
+                ends[at] = ends[at].max(end.saturating_sub(code[at].1));
+            }
+        }
+    }
+    Some(
+        code.iter()
+            .zip(&ends)
+            .map(|(&(_, _, size), &end)| if end > 0 { end.min(size) } else { size })
+            .sum(),
+    )
 }
 
 /// A newc cpio archive, as the kernel's initramfs unpacker reads it.
