@@ -31,6 +31,15 @@ impl Unit {
         }
     }
 
+    /// The smallest change that can be told apart at all: the CPU-time clock ticks only so
+    /// often, and counts are whole.
+    fn resolution(self) -> f64 {
+        match self {
+            Unit::Percent | Unit::Count => 1.0,
+            _ => 0.0,
+        }
+    }
+
     pub fn show(self, value: f64) -> String {
         match self {
             Unit::Ns => format_ns(value),
@@ -250,15 +259,25 @@ impl Table {
                 let _ = writeln!(out, "  {}: not measured now", row.name);
                 continue;
             };
-            let change = (now.median - then.median) / then.median;
+            let change = if then.median == 0.0 {
+                if now.median == 0.0 {
+                    0.0
+                } else {
+                    f64::INFINITY
+                }
+            } else {
+                (now.median - then.median) / then.median
+            };
             let noise = MIN_NOISE
                 .max(now.relative_range())
                 .max(then.relative_range());
-            let worse = if row.higher_is_better {
-                change < -noise
-            } else {
-                change > noise
-            };
+            let visible = (now.median - then.median).abs() > row.unit.resolution();
+            let worse = visible
+                && if row.higher_is_better {
+                    change < -noise
+                } else {
+                    change > noise
+                };
             let _ = writeln!(
                 out,
                 "  {}: {} -> {} ({:+.1}%){}",

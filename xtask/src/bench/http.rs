@@ -35,6 +35,9 @@ pub struct Plan {
     pub peak_duration: Duration,
     pub wrk_connections: usize,
     pub open_duration: Duration,
+    /// Enough that rate × latency stays well below it: a connection waits for its previous
+    /// answer, so with too few the generator, not the server, would hold the rate back
+    /// (16 were too few for Morgana under TCG at half its peak).
     pub open_connections: usize,
 }
 
@@ -46,7 +49,7 @@ impl Plan {
                 peak_duration: Duration::from_secs(2),
                 wrk_connections: 100,
                 open_duration: Duration::from_secs(2),
-                open_connections: 16,
+                open_connections: 64,
             }
         } else {
             Plan {
@@ -54,7 +57,7 @@ impl Plan {
                 peak_duration: Duration::from_secs(8),
                 wrk_connections: 100,
                 open_duration: Duration::from_secs(10),
-                open_connections: 16,
+                open_connections: 64,
             }
         }
     }
@@ -73,18 +76,34 @@ impl Plan {
     }
 }
 
-/// The offered rates of the latency runs: shares of the lower peak, rounded to 10/s.
+/// The offered rates of the latency runs: about these shares of the lower peak, each rounded
+/// down to a step of [`STEPS`] (100, 150, 200, 300, 500, 700, 1000, ...) so that runs whose
+/// peaks differ a little still measure the same rates and compare with the previous run.
 pub const RATE_SHARES: [f64; 3] = [0.25, 0.5, 0.75];
+const STEPS: [f64; 6] = [1.0, 1.5, 2.0, 3.0, 5.0, 7.0];
 
 pub fn rates(peaks: &[f64]) -> Vec<f64> {
     let lowest = peaks.iter().copied().fold(f64::INFINITY, f64::min);
-    if !lowest.is_finite() || lowest <= 0.0 {
+    if !lowest.is_finite() || lowest < 10.0 {
         return Vec::new();
     }
-    RATE_SHARES
+    let mut rates: Vec<f64> = RATE_SHARES
         .iter()
-        .map(|share| ((lowest * share / 10.0).round() * 10.0).max(10.0))
-        .collect()
+        .map(|share| step_below(lowest * share))
+        .collect();
+    rates.dedup();
+    rates
+}
+
+/// The largest step at or below `value` (at least 10).
+fn step_below(value: f64) -> f64 {
+    let decade = 10f64.powf(value.max(10.0).log10().floor());
+    STEPS
+        .iter()
+        .rev()
+        .map(|step| step * decade)
+        .find(|&rate| rate <= value * (1.0 + 1e-9))
+        .unwrap_or(decade)
 }
 
 /// Peak throughput: wrk runs.
@@ -371,8 +390,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rates_are_shares_of_the_lower_peak() {
+    fn rates_are_steps_below_shares_of_the_lower_peak() {
         assert_eq!(rates(&[6000.0, 2000.0]), vec![500.0, 1000.0, 1500.0]);
+        assert_eq!(rates(&[1131.0, 6614.0]), vec![200.0, 500.0, 700.0]);
+        assert_eq!(rates(&[9450.0]), vec![2000.0, 3000.0, 7000.0]);
+        assert_eq!(step_below(299.0), 200.0);
         assert_eq!(rates(&[]), Vec::<f64>::new());
         assert_eq!(rates(&[0.0]), Vec::<f64>::new());
     }

@@ -56,6 +56,16 @@ impl Lab {
         Ok(Lab { ns })
     }
 
+    /// Sets the TAP's transmit queue (Linux to the guest) to `packets`. While the guest boots
+    /// its NIC reads nothing, so every SYN the probers send waits there and reaches the guest
+    /// in one burst when its driver comes up; a short queue keeps that burst from being part
+    /// of what a boot measures. Load runs want the default 1000 back.
+    pub fn set_txqueuelen(&self, packets: u32) -> Result<(), String> {
+        self.ns
+            .ip(&["link", "set", TAP, "txqueuelen", &packets.to_string()])
+            .map(drop)
+    }
+
     /// An empty namespace, for a hosted appliance that creates its own TAP inside it
     /// ([`Lab::adopt_tap`]).
     pub fn empty(prefix: &str) -> Result<Lab, String> {

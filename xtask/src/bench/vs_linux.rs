@@ -30,6 +30,9 @@ const MEM: &str = "256M";
 /// Boot limits: under TCG, Debian's kernel takes seconds.
 const MORGANA_LIMIT: Duration = Duration::from_secs(20);
 const LINUX_LIMIT: Duration = Duration::from_secs(60);
+/// The TAP's queue toward the guest while booting, and under load (Linux's default).
+const BOOT_TXQUEUELEN: u32 = 4;
+const LOAD_TXQUEUELEN: u32 = 1000;
 /// Memory sizes tried, in MiB, smallest first; bisected on the assumption that more never hurts.
 const MORGANA_SIZES: &[u32] = &[2, 3, 4, 6, 8, 12, 16, 24, 32];
 const LINUX_SIZES: &[u32] = &[32, 48, 64, 80, 96, 128, 160, 192, 256];
@@ -283,6 +286,9 @@ fn measure(
     let console = |name: &str| dir.join(format!("{name}-console.log"));
 
     // Boot to first response, alternating, after one warm-up boot each.
+    for lab in [&morgana_lab, &linux_lab] {
+        lab.set_txqueuelen(BOOT_TXQUEUELEN)?;
+    }
     for round in 0..=runs.boots {
         let mut server = morgana_lab.spawn(&qemu, &morgana_args(MEM)?, &console("morgana"))?;
         let boot = morgana_lab.first_response(&mut server, MORGANA_LIMIT)?;
@@ -307,6 +313,9 @@ fn measure(
     }
 
     // Load: both up, one at a time loaded.
+    for lab in [&morgana_lab, &linux_lab] {
+        lab.set_txqueuelen(LOAD_TXQUEUELEN)?;
+    }
     let mut morgana = morgana_lab.spawn(&qemu, &morgana_args(MEM)?, &console("morgana"))?;
     morgana_lab.first_response(&mut morgana, MORGANA_LIMIT)?;
     let mut linux_vm = linux_lab.spawn(&qemu, &linux_args(MEM)?, &console("linux"))?;
