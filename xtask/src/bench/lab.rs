@@ -135,9 +135,8 @@ impl Lab {
     /// As [`Lab::first_response`], with one prober retrying every 250 ms: few SYNs wait in
     /// the TAP's queue for the guest to come up (each one it then accepts costs it memory),
     /// so this asks whether the guest serves rather than when.
-    pub fn serves(&self, server: &mut Server, limit: Duration) -> bool {
+    pub fn serves(&self, server: &mut Server, limit: Duration) -> Result<Duration, String> {
         self.first_response_with(server, limit, 1, Duration::from_millis(250))
-            .is_ok()
     }
 
     fn first_response_with(

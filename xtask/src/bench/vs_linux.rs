@@ -333,23 +333,18 @@ fn measure(
     m.linux_open = http::latency(&linux_lab, plan, &rates, "linux")?;
     drop((morgana, linux_vm));
 
-    // The smallest memory that serves.
+    // The smallest memory that serves, probed gently (see `Lab::serves`).
+    for lab in [&morgana_lab, &linux_lab] {
+        lab.set_txqueuelen(BOOT_TXQUEUELEN)?;
+    }
     m.morgana_mem = smallest(MORGANA_SIZES, "morgana", |mib| {
-        let mut server = morgana_lab.spawn(
-            &qemu,
-            &morgana_args(&format!("{mib}M"))?,
-            &console("morgana-mem"),
-        )?;
-        Ok(morgana_lab
-            .first_response(&mut server, MORGANA_LIMIT)
-            .is_ok())
+        let log = console(&format!("morgana-{mib}M"));
+        let mut server = morgana_lab.spawn(&qemu, &morgana_args(&format!("{mib}M"))?, &log)?;
+        Ok(morgana_lab.serves(&mut server, MORGANA_LIMIT))
     })?;
     m.linux_mem = smallest(LINUX_SIZES, "linux", |mib| {
-        let mut server = linux_lab.spawn(
-            &qemu,
-            &linux_args(&format!("{mib}M"))?,
-            &console("linux-mem"),
-        )?;
+        let log = console(&format!("linux-{mib}M"));
+        let mut server = linux_lab.spawn(&qemu, &linux_args(&format!("{mib}M"))?, &log)?;
         Ok(linux_lab.serves(&mut server, LINUX_LIMIT))
     })?;
     Ok(m)
@@ -359,18 +354,21 @@ fn measure(
 fn smallest(
     sizes: &[u32],
     who: &str,
-    mut serves: impl FnMut(u32) -> Result<bool, String>,
+    mut serves: impl FnMut(u32) -> Result<Result<Duration, String>, String>,
 ) -> Result<Option<u32>, String> {
     let (mut low, mut high) = (0, sizes.len());
     // Invariant: sizes[high] serves (or high == len: none known), sizes[..low] do not.
     while low < high {
         let middle = (low + high) / 2;
-        let ok = serves(sizes[middle])?;
-        eprintln!(
-            "{who}: {} MiB {}",
-            sizes[middle],
-            if ok { "serves" } else { "does not serve" }
-        );
+        let outcome = serves(sizes[middle])?;
+        let ok = outcome.is_ok();
+        match outcome {
+            Ok(after) => eprintln!(
+                "{who}: {} MiB serves ({after:?} after spawn)",
+                sizes[middle]
+            ),
+            Err(why) => eprintln!("{who}: {} MiB does not serve: {why}", sizes[middle]),
+        }
         if ok {
             high = middle;
         } else {
@@ -493,12 +491,20 @@ mod tests {
         let mut tried = Vec::new();
         let found = smallest(MORGANA_SIZES, "t", |mib| {
             tried.push(mib);
-            Ok(mib >= 6)
+            Ok(if mib >= 6 {
+                Ok(Duration::ZERO)
+            } else {
+                Err("no".into())
+            })
         })
         .unwrap();
         assert_eq!(found, Some(6));
         assert!(tried.len() <= 4, "{tried:?}");
-        assert_eq!(smallest(&[1, 2], "t", |_| Ok(false)).unwrap(), None);
-        assert_eq!(smallest(&[1, 2], "t", |_| Ok(true)).unwrap(), Some(1));
+        let never = |_| Ok(Err("no".to_owned()));
+        assert_eq!(smallest(&[1, 2], "t", never).unwrap(), None);
+        assert_eq!(
+            smallest(&[1, 2], "t", |_| Ok(Ok(Duration::ZERO))).unwrap(),
+            Some(1)
+        );
     }
 }
