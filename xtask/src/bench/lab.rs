@@ -146,10 +146,10 @@ impl Lab {
         probers: usize,
         timeout: Duration,
     ) -> Result<Duration, String> {
-        let started = server.started;
+        let (started, pid) = (server.started, server.child.id());
         let answered = self
             .ns
-            .run(move || poll_first_response(started, limit, probers, timeout))??;
+            .run(move || poll_first_response(started, pid, limit, probers, timeout))??;
         if let Some(status) = server.child.try_wait().ok().flatten() {
             return Err(format!("the server exited ({status})"));
         }
@@ -163,6 +163,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(12);
 
 fn poll_first_response(
     started: Instant,
+    pid: u32,
     limit: Duration,
     probers: usize,
     timeout: Duration,
@@ -191,14 +192,38 @@ fn poll_first_response(
         .collect();
     drop(tx);
     let deadline = started + limit;
-    let result = rx
-        .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-        .map_err(|_| format!("no HTTP answer from {} within {limit:?}", site()));
+    // Until an answer, the deadline, or the server's exit (a guest that panics stops QEMU).
+    let result = loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(at) => break Ok(at),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Err("every prober gave up".to_owned());
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if exited(pid) {
+            break Err(format!("the server exited after {:?}", started.elapsed()));
+        }
+        if Instant::now() >= deadline {
+            break Err(format!("no HTTP answer from {} within {limit:?}", site()));
+        }
+    };
     stop.store(true, Ordering::Relaxed);
     for thread in threads {
         let _ = thread.join();
     }
     result
+}
+
+/// Whether process `pid` (a child of ours, not yet reaped) has exited: a zombie, or gone.
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|at| stat[at + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+        Err(_) => true,
+    }
 }
 
 enum ProbeError {
@@ -286,6 +311,18 @@ fn clock_ticks_per_s() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_running_process_has_not_exited() {
+        assert!(!exited(std::process::id()));
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        while !exited(pid) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = child.wait();
+        assert!(exited(pid));
+    }
 
     #[test]
     fn cpu_ticks_skip_the_name() {
