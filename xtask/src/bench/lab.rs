@@ -139,7 +139,8 @@ impl Lab {
         self.first_response_with(server, limit, 1, Duration::from_millis(250))
     }
 
-    fn first_response_with(
+    /// [`Lab::first_response`] with `probers` probers retrying every `timeout`.
+    pub fn first_response_with(
         &self,
         server: &mut Server,
         limit: Duration,
