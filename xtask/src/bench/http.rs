@@ -25,6 +25,10 @@ const APPLIANCE: &str = "static-site";
 const MACHINE: Machine = Machine::Microvm;
 /// Guest memory for the load runs.
 pub const MEM: &str = "64M";
+/// What the static site prints when it listens.
+const SERVING: &str = "static-site: ";
+/// How often a gentle prober retries (one prober): see [`Lab::first_response_with`].
+pub const GENTLE_PROBE: Duration = Duration::from_millis(20);
 /// From spawn to the first answer, at most.
 const BOOT_LIMIT: Duration = Duration::from_secs(60);
 
@@ -232,10 +236,15 @@ pub fn run(group: &'static str, dir: &Path, options: &Options) -> Result<(), Err
 
     let result = (|| -> Result<(Table, Vec<OpenLoop>, Vec<OpenLoop>), String> {
         let (morgana_lab, mut morgana) = boot_morgana(&image.path, accel, MEM, dir)?;
-        let boot = morgana_lab.first_response(&mut morgana, BOOT_LIMIT)?;
+        // No SYN before the appliance says it serves: under KVM, frames that reach the NIC
+        // while the guest boots wedge its network for good (it stops taking frames).
+        morgana.wait_for_output(SERVING, BOOT_LIMIT)?;
+        // And probes that wait long enough: under KVM (PVM) a handshake can take longer than
+        // the boot probers' 12 ms, and abandoned handshakes pile up.
+        let boot = morgana_lab.serves(&mut morgana, BOOT_LIMIT)?;
         eprintln!("morgana: first response {boot:?} after spawn");
         let (hosted_lab, mut hosted) = start_hosted(&hosted.path, dir)?;
-        let first = hosted_lab.first_response(&mut hosted, BOOT_LIMIT)?;
+        let first = hosted_lab.serves(&mut hosted, BOOT_LIMIT)?;
         eprintln!("hosted: first response {first:?} after spawn");
 
         let morgana_peak = peak(&morgana_lab, &plan, "morgana")?;

@@ -279,6 +279,20 @@ impl Server {
             .ok_or_else(|| format!("cannot read {path}: {stat}"))
     }
 
+    /// Waits until the process's output holds `needle`.
+    pub fn wait_for_output(&mut self, needle: &str, limit: Duration) -> Result<(), String> {
+        while !self.log_text().contains(needle) {
+            if self.started.elapsed() > limit {
+                return Err(format!("no `{needle}` in its output within {limit:?}"));
+            }
+            if let Some(status) = self.child.try_wait().ok().flatten() {
+                return Err(format!("it exited ({status}):\n{}", self.log_text()));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
+    }
+
     /// What the process wrote so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
