@@ -1,16 +1,26 @@
-//! `cargo xtask bench`: run criterion benches and summarise their medians, or time QEMU boots.
+//! `cargo xtask bench`: run criterion benches and summarise their medians, time QEMU boots,
+//! and load the static site (against the hosted flavour, and against a Linux VM).
 
 mod boot;
+mod compare;
 mod floor;
+mod http;
 mod json;
+mod lab;
+mod linux_vm;
+mod loadgen;
 mod net;
+mod plot;
 mod report;
+mod vs_linux;
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::build::Arch;
+use crate::qemu::Accel;
 use crate::util::{self, Cmd, Error};
 use report::{Report, Row};
 
@@ -27,6 +37,10 @@ enum Kind {
     Boot,
     /// TCP goodput over a TAP against Linux over veth, and memory per connection ([`net`]).
     Net,
+    /// The static site's requests per second and latency against the hosted flavour ([`http`]).
+    Http,
+    /// The static site against a Linux VM with nginx ([`vs_linux`]).
+    VsLinux,
 }
 
 struct Criterion {
@@ -56,9 +70,63 @@ const GROUPS: &[Group] = &[
         name: "net",
         kind: Kind::Net,
     },
+    Group {
+        name: "http",
+        kind: Kind::Http,
+    },
+    Group {
+        name: "vs-linux",
+        kind: Kind::VsLinux,
+    },
 ];
 
-pub fn bench(group: Option<&str>) -> Result<ExitCode, Error> {
+/// The options after the group: `--accel kvm|tcg` (default tcg), `--quick` (a short run, for
+/// smoke tests), `--arch x86_64|aarch64`. The groups that boot QEMU for load (`http`) honour
+/// them (`vs-linux` too); the others run as they always have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    pub accel: Accel,
+    pub quick: bool,
+    pub arch: Arch,
+}
+
+impl Options {
+    pub fn parse(args: &[String]) -> Result<Options, Error> {
+        let mut options = Options {
+            accel: Accel::Tcg,
+            quick: false,
+            arch: Arch::X86_64,
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_owned())),
+                None => (arg.as_str(), None),
+            };
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next().cloned())
+                    .ok_or_else(|| Error::usage(format!("`{name}` needs a value")))
+            };
+            match name {
+                "--accel" => options.accel = Accel::parse(&value()?)?,
+                "--arch" => options.arch = Arch::parse(&value()?)?,
+                "--quick" if inline.is_none() => options.quick = true,
+                other => {
+                    return Err(Error::usage(format!(
+                        "unknown bench option `{other}` (options: --accel kvm|tcg, --quick, \
+                         --arch x86_64|aarch64)"
+                    )));
+                }
+            }
+        }
+        Ok(options)
+    }
+}
+
+pub fn bench(group: Option<&str>, options: &[String]) -> Result<ExitCode, Error> {
+    let options = Options::parse(options)?;
     let selected: Vec<&Group> = match group {
         None => GROUPS.iter().collect(),
         Some(name) => vec![find_group(name)?],
@@ -68,6 +136,10 @@ pub fn bench(group: Option<&str>) -> Result<ExitCode, Error> {
             Kind::Criterion(criterion) => run_criterion(group.name, criterion)?,
             Kind::Boot => boot::run(group.name, &util::target_dir().join("bench"))?,
             Kind::Net => net::run(group.name, &util::target_dir().join("bench"))?,
+            Kind::Http => http::run(group.name, &util::target_dir().join("bench"), &options)?,
+            Kind::VsLinux => {
+                vs_linux::run(group.name, &util::target_dir().join("bench"), &options)?
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -226,7 +298,7 @@ mod tests {
     fn executor() -> &'static Criterion {
         match &find_group("executor").unwrap().kind {
             Kind::Criterion(criterion) => criterion,
-            Kind::Boot | Kind::Net => panic!("executor is a criterion group"),
+            _ => panic!("executor is a criterion group"),
         }
     }
 
@@ -237,7 +309,7 @@ mod tests {
             find_group("boot").map(|group| &group.kind),
             Ok(Kind::Boot)
         ));
-        assert_eq!(group_names(), "executor, boot, net");
+        assert_eq!(group_names(), "executor, boot, net, http, vs-linux");
         assert_eq!(find_group("nope").map_err(|err| err.code()).err(), Some(2));
     }
 

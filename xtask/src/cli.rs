@@ -24,6 +24,8 @@ pub enum Command {
     },
     Bench {
         group: Option<String>,
+        /// The rest (`--accel tcg`, `--quick`, ...), parsed by the bench groups themselves.
+        options: Vec<String>,
     },
     Fuzz {
         smoke: bool,
@@ -352,17 +354,16 @@ fn parse_fuzz(args: &[String]) -> Result<Command, Error> {
     })
 }
 
+/// `bench [GROUP] [OPTIONS]`: the options go to the bench module, which checks them.
 fn parse_bench(args: &[String]) -> Result<Command, Error> {
-    match args {
-        [] => Ok(Command::Bench { group: None }),
-        [group] if !group.starts_with('-') => Ok(Command::Bench {
-            group: Some(group.clone()),
-        }),
-        [flag] => Err(unknown_flag(flag)),
-        [_, extra, ..] => Err(Error::usage(format!(
-            "unexpected argument `{extra}` (bench takes at most one GROUP)"
-        ))),
-    }
+    let (group, options) = match args {
+        [group, rest @ ..] if !group.starts_with('-') => (Some(group.clone()), rest),
+        rest => (None, rest),
+    };
+    Ok(Command::Bench {
+        group,
+        options: options.to_vec(),
+    })
 }
 
 fn set_once<T>(slot: &mut Option<T>, name: &str, value: T) -> Result<(), Error> {
@@ -663,15 +664,20 @@ mod tests {
         assert!(parse_str("run-qemu --appliance echo --pcap x.pcap").is_err());
         assert!(parse_str("run-qemu --net tap --forward tcp:1:2").is_err());
         assert!(parse_str("fuzz tcp udp").is_err());
-        assert_eq!(parse_str("bench"), Ok(Command::Bench { group: None }));
         assert_eq!(
-            parse_str("bench executor"),
+            parse_str("bench"),
             Ok(Command::Bench {
-                group: Some("executor".into())
+                group: None,
+                options: vec![]
             })
         );
-        assert!(parse_str("bench a b").is_err());
-        assert!(parse_str("bench --fast").is_err());
+        assert_eq!(
+            parse_str("bench vs-linux --quick"),
+            Ok(Command::Bench {
+                group: Some("vs-linux".into()),
+                options: vec!["--quick".into()]
+            })
+        );
     }
 
     #[test]

@@ -55,7 +55,7 @@ fn run() -> Result<ExitCode, Error> {
         Command::RunQemu(args) => qemu::run_qemu(&args),
         Command::InstallQemu => qemu::install_qemu(),
         Command::Test { full } => test::test(full),
-        Command::Bench { group } => bench::bench(group.as_deref()),
+        Command::Bench { group, options } => bench::bench(group.as_deref(), &options),
         Command::Fuzz {
             smoke,
             seconds,
@@ -110,8 +110,8 @@ const COMMANDS: &[(&str, &str)] = &[
         "run the fuzz targets (cargo-fuzz, nightly; installed if missing)",
     ),
     (
-        "bench [GROUP]",
-        "run benches; write target/bench/GROUP.{json,md} (net: as root, goodput and memory)",
+        "bench [GROUP] [--accel kvm|tcg] [--quick] [--arch x86_64|aarch64]",
+        "run benches; write target/bench/GROUP.{json,md} (net, http, vs-linux: as root)",
     ),
     ("help", "show this message"),
 ];

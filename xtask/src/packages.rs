@@ -18,9 +18,22 @@ const TOOLS: &[(&str, &str)] = &[
     ("wrk", "wrk"),
 ];
 
+/// (program, Debian package) pairs the HTTP benches run: wrk for closed-loop load, xz to
+/// unpack Debian's kernel for `bench vs-linux`.
+const BENCH_TOOLS: &[(&str, &str)] = &[("ip", "iproute2"), ("wrk", "wrk"), ("xz", "xz-utils")];
+
 /// Installs the packages of the missing tools.
 pub fn ensure_peer_tools() -> Result<(), Error> {
-    let missing: Vec<&str> = TOOLS
+    ensure(TOOLS)
+}
+
+/// Installs the packages of the missing bench tools.
+pub fn ensure_bench_tools() -> Result<(), Error> {
+    ensure(BENCH_TOOLS)
+}
+
+fn ensure(tools: &[(&str, &'static str)]) -> Result<(), Error> {
+    let missing: Vec<&str> = tools
         .iter()
         .filter(|(program, _)| util::which(program).is_none())
         .map(|&(_, package)| package)
@@ -34,7 +47,7 @@ pub fn ensure_peer_tools() -> Result<(), Error> {
     );
     if !util::is_root()? {
         return Err(Error::new(format!(
-            "the tests need {}; run as root: {command}",
+            "{} missing; run as root: {command}",
             missing.join(", ")
         )));
     }

@@ -1,0 +1,435 @@
+//! `bench http`: requests per second and latency of the static site, the release image in QEMU
+//! (microvm, 1 vCPU) on a TAP, next to the same appliance built for the hosted platform (a
+//! Linux process on its own TAP) as the baseline of the same run.
+//!
+//! Peak throughput is closed-loop: wrk, keep-alive, 100 connections, a few runs. Latency is
+//! open-loop ([`loadgen::open_loop`]) at fixed offered rates, a quarter, a half and three
+//! quarters of the lower of the two peaks, so both are measured at the same rates. Writes
+//! `target/bench/http.{md,json}` and `http-latency.svg`.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use morgana_tests::netns::{self, GUEST, PEER, PREFIX};
+
+use super::compare::{Row, Spread, Table, Unit};
+use super::lab::{self, Lab, Server};
+use super::loadgen::{OpenLoop, Wrk};
+use super::{Options, plot, save};
+use crate::build::{self, Arch, BuildArgs};
+use crate::qemu::{self, Accel, Machine, Net, Vm};
+use crate::util::{self, Error};
+
+const APPLIANCE: &str = "static-site";
+const MACHINE: Machine = Machine::Microvm;
+/// Guest memory for the load runs.
+pub const MEM: &str = "64M";
+/// What the static site prints when it listens.
+const SERVING: &str = "static-site: ";
+/// How often a gentle prober retries (one prober): see [`Lab::first_response_with`].
+pub const GENTLE_PROBE: Duration = Duration::from_millis(20);
+/// From spawn to the first answer, at most.
+const BOOT_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long and how often the load is run.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub peak_runs: usize,
+    pub peak_duration: Duration,
+    pub wrk_connections: usize,
+    pub open_duration: Duration,
+    /// Enough that rate × latency stays well below it: a connection waits for its previous
+    /// answer, so with too few the generator, not the server, would hold the rate back
+    /// (16 were too few for Morgana under TCG at half its peak).
+    pub open_connections: usize,
+}
+
+impl Plan {
+    pub fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                peak_runs: 1,
+                peak_duration: Duration::from_secs(2),
+                wrk_connections: 100,
+                open_duration: Duration::from_secs(2),
+                open_connections: 64,
+            }
+        } else {
+            Plan {
+                peak_runs: 3,
+                peak_duration: Duration::from_secs(8),
+                wrk_connections: 100,
+                open_duration: Duration::from_secs(10),
+                open_connections: 64,
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "peak: wrk -t1 -c{} keep-alive, {} run(s) of {} s (median [min–max]); latency: \
+             open loop over {} keep-alive connections, {} s per rate, measured from each \
+             request's scheduled send time (no coordinated omission), HdrHistogram",
+            self.wrk_connections,
+            self.peak_runs,
+            self.peak_duration.as_secs(),
+            self.open_connections,
+            self.open_duration.as_secs()
+        )
+    }
+}
+
+/// The offered rates of the latency runs: about these shares of the lower peak, each rounded
+/// down to a step of [`STEPS`] (100, 150, 200, 300, 500, 700, 1000, ...) so that runs whose
+/// peaks differ a little still measure the same rates and compare with the previous run.
+pub const RATE_SHARES: [f64; 3] = [0.25, 0.5, 0.75];
+const STEPS: [f64; 6] = [1.0, 1.5, 2.0, 3.0, 5.0, 7.0];
+
+pub fn rates(peaks: &[f64]) -> Vec<f64> {
+    let lowest = peaks.iter().copied().fold(f64::INFINITY, f64::min);
+    if !lowest.is_finite() || lowest < 10.0 {
+        return Vec::new();
+    }
+    let mut rates: Vec<f64> = RATE_SHARES
+        .iter()
+        .map(|share| step_below(lowest * share))
+        .collect();
+    rates.dedup();
+    rates
+}
+
+/// The largest step at or below `value` (at least 10).
+fn step_below(value: f64) -> f64 {
+    let decade = 10f64.powf(value.max(10.0).log10().floor());
+    STEPS
+        .iter()
+        .rev()
+        .map(|step| step * decade)
+        .find(|&rate| rate <= value * (1.0 + 1e-9))
+        .unwrap_or(decade)
+}
+
+/// Peak throughput: wrk runs.
+pub fn peak(lab: &Lab, plan: &Plan, who: &str) -> Result<Vec<Wrk>, String> {
+    (0..plan.peak_runs)
+        .map(|_| {
+            let (connections, duration) = (plan.wrk_connections, plan.peak_duration);
+            let wrk = lab.run(move || super::loadgen::wrk(connections, duration))??;
+            eprintln!(
+                "{who}: wrk {:.0} req/s, p50 {}, p99 {}, {} errors",
+                wrk.requests_per_s,
+                wrk.p50
+                    .map_or_else(|| "n/a".into(), super::report::format_ns),
+                wrk.p99
+                    .map_or_else(|| "n/a".into(), super::report::format_ns),
+                wrk.errors
+            );
+            Ok(wrk)
+        })
+        .collect()
+}
+
+/// Latency at each rate.
+pub fn latency(lab: &Lab, plan: &Plan, rates: &[f64], who: &str) -> Result<Vec<OpenLoop>, String> {
+    rates
+        .iter()
+        .map(|&rate| {
+            let (duration, connections) = (plan.open_duration, plan.open_connections);
+            let run = lab.run(move || {
+                super::loadgen::open_loop(lab::site(), rate, duration, connections)
+            })??;
+            eprintln!(
+                "{who}: {rate:.0}/s offered, {:.0}/s answered, {} errors, p50 {}, p99 {}, max {}",
+                run.achieved(),
+                run.errors,
+                show(run.at(0.5)),
+                show(run.at(0.99)),
+                show(run.max())
+            );
+            Ok(run)
+        })
+        .collect()
+}
+
+fn show(ns: Option<f64>) -> String {
+    ns.map_or_else(|| "n/a".into(), super::report::format_ns)
+}
+
+/// The throughput and latency rows of a comparison.
+pub fn load_rows(
+    plan: &Plan,
+    ours: (&[Wrk], &[OpenLoop]),
+    theirs: (&[Wrk], &[OpenLoop]),
+) -> Vec<Row> {
+    let wrk_rows = |name: &str, pick: fn(&Wrk) -> Option<f64>, unit, higher| {
+        let spread = |runs: &[Wrk]| Spread::of(&runs.iter().filter_map(pick).collect::<Vec<_>>());
+        Row::new(name, unit, higher, spread(ours.0), spread(theirs.0))
+    };
+    let c = plan.wrk_connections;
+    let mut rows = vec![
+        wrk_rows(
+            &format!("peak req/s (wrk -c{c})"),
+            |w| Some(w.requests_per_s),
+            Unit::PerSecond,
+            true,
+        ),
+        wrk_rows(&format!("wrk -c{c} p50"), |w| w.p50, Unit::Ns, false),
+        wrk_rows(&format!("wrk -c{c} p99"), |w| w.p99, Unit::Ns, false),
+    ];
+    for (index, ours_run) in ours.1.iter().enumerate() {
+        let theirs_run = theirs.1.get(index);
+        let rate = ours_run.rate;
+        for (label, quantile) in [
+            ("p50", Some(0.5)),
+            ("p90", Some(0.9)),
+            ("p99", Some(0.99)),
+            ("p99.9", Some(0.999)),
+            ("max", None),
+        ] {
+            let value = |run: &OpenLoop| match quantile {
+                Some(q) => run.at(q),
+                None => run.max(),
+            };
+            rows.push(Row::new(
+                format!("{rate:.0}/s open loop {label}"),
+                Unit::Ns,
+                false,
+                value(ours_run).map(Spread::one),
+                theirs_run.and_then(value).map(Spread::one),
+            ));
+        }
+        rows.push(Row::new(
+            format!("{rate:.0}/s open loop errors"),
+            Unit::Count,
+            false,
+            Some(Spread::one(ours_run.errors as f64)),
+            theirs_run.map(|run| Spread::one(run.errors as f64)),
+        ));
+    }
+    rows
+}
+
+/// Builds both flavours, serves from both, loads both, and saves the report.
+pub fn run(group: &'static str, dir: &Path, options: &Options) -> Result<(), Error> {
+    if options.arch != Arch::X86_64 {
+        return Err(Error::usage(
+            "bench http measures the x86_64 image (AArch64 under TCG on x86_64 says little)",
+        ));
+    }
+    check_tools("bench http")?;
+    qemu::ensure_installed()?;
+    let image = build::build_image(&BuildArgs {
+        appliance: APPLIANCE.to_owned(),
+        release: true,
+        arch: Some(Arch::X86_64),
+    })?;
+    let hosted = build::build_image(&BuildArgs {
+        appliance: APPLIANCE.to_owned(),
+        release: true,
+        arch: None,
+    })?;
+    let (accel, why) = qemu::choose_accel(Some(options.accel))?;
+    eprintln!("accel: {accel} ({why})");
+    let plan = Plan::new(options.quick);
+    fs::create_dir_all(dir).map_err(|err| Error::new(format!("{}: {err}", dir.display())))?;
+
+    let result = (|| -> Result<(Table, Vec<OpenLoop>, Vec<OpenLoop>), String> {
+        let (morgana_lab, mut morgana) = boot_morgana(&image.path, accel, MEM, dir)?;
+        // No SYN before the appliance says it serves: under KVM, frames that reach the NIC
+        // while the guest boots wedge its network for good (it stops taking frames).
+        morgana.wait_for_output(SERVING, BOOT_LIMIT)?;
+        // And probes that wait long enough: under KVM (PVM) a handshake can take longer than
+        // the boot probers' 12 ms, and abandoned handshakes pile up.
+        let boot = morgana_lab.serves(&mut morgana, BOOT_LIMIT)?;
+        eprintln!("morgana: first response {boot:?} after spawn");
+        let (hosted_lab, mut hosted) = start_hosted(&hosted.path, dir)?;
+        let first = hosted_lab.serves(&mut hosted, BOOT_LIMIT)?;
+        eprintln!("hosted: first response {first:?} after spawn");
+
+        let morgana_peak = peak(&morgana_lab, &plan, "morgana")?;
+        let hosted_peak = peak(&hosted_lab, &plan, "hosted")?;
+        let median = |runs: &[Wrk]| {
+            Spread::of(&runs.iter().map(|w| w.requests_per_s).collect::<Vec<_>>())
+                .map_or(0.0, |s| s.median)
+        };
+        let rates = rates(&[median(&morgana_peak), median(&hosted_peak)]);
+        let morgana_open = latency(&morgana_lab, &plan, &rates, "morgana")?;
+        let hosted_open = latency(&hosted_lab, &plan, &rates, "hosted")?;
+        let table = Table {
+            ours: "Morgana".to_owned(),
+            theirs: "hosted".to_owned(),
+            rows: load_rows(
+                &plan,
+                (&morgana_peak, &morgana_open),
+                (&hosted_peak, &hosted_open),
+            ),
+        };
+        Ok((table, morgana_open, hosted_open))
+    })();
+    let (table, morgana_open, hosted_open) =
+        result.map_err(|why| Error::new(format!("bench http: {why}")))?;
+
+    let setup = format!(
+        "static-site (release), `access_log=off`, `GET /` ({} bytes of HTML). Morgana: QEMU \
+         {MACHINE}, 1 vCPU, {MEM}, accel {accel}{}, virtio-net on a TAP. Baseline: the same \
+         appliance built for the hosted platform, a Linux process on its own TAP. Each in a \
+         network namespace of its own, the load generator inside it (Linux at {PEER}, the \
+         server at {GUEST}/{PREFIX}). {}.",
+        site_bytes("index.html"),
+        if accel == Accel::Tcg {
+            " (TCG: every guest instruction emulated; PVM KVM here makes each virtio \
+             notification a very slow exit)"
+        } else {
+            ""
+        },
+        plan.describe()
+    );
+    let svg = plot::percentiles(
+        "static-site GET / latency by percentile (open loop)",
+        &series("Morgana", &morgana_open)
+            .into_iter()
+            .chain(series("hosted", &hosted_open))
+            .collect::<Vec<_>>(),
+    );
+    let svg_path = dir.join(format!("{group}-latency.svg"));
+    fs::write(&svg_path, svg)
+        .map_err(|err| Error::new(format!("{}: {err}", svg_path.display())))?;
+    let text = format!("{setup}\n\n{}", table.text());
+    println!("\n{text}");
+    let markdown = format!(
+        "# Bench: http\n\n{setup}\n\n{}\nLatency by percentile: [{group}-latency.svg]({group}-latency.svg)\n",
+        table.markdown()
+    );
+    let json = format!(
+        "{{\n  \"group\": \"{group}\",\n  \"accel\": \"{accel}\",\n  \"machine\": \"{MACHINE}\",\n  \
+         \"mem\": \"{MEM}\",\n  \"rows\": {}\n}}\n",
+        table.json_rows()
+    );
+    save(dir, group, &json, &markdown, |previous| {
+        table.changes(previous)
+    })?;
+    println!("wrote {}", util::display_path(&svg_path));
+    Ok(())
+}
+
+/// The plot's series: one per offered rate.
+pub fn series<'a>(who: &str, runs: &'a [OpenLoop]) -> Vec<plot::Series<'a>> {
+    runs.iter()
+        .map(|run| plot::Series {
+            label: format!("{who} {:.0}/s", run.rate),
+            histogram: &run.latency,
+        })
+        .collect()
+}
+
+/// root, namespaces, wrk.
+pub fn check_tools(what: &str) -> Result<(), Error> {
+    if !util::is_root()? {
+        return Err(Error::new(format!(
+            "{what} creates network namespaces and TAP devices: run it as root"
+        )));
+    }
+    netns::available().map_err(|why| Error::new(format!("{what}: {why}")))?;
+    crate::packages::ensure_bench_tools()
+}
+
+/// The size of one of the site's files.
+pub fn site_bytes(name: &str) -> u64 {
+    fs::metadata(site_dir().join(name)).map_or(0, |m| m.len())
+}
+
+pub fn site_dir() -> std::path::PathBuf {
+    util::workspace_root().join("appliances/static-site/site")
+}
+
+/// The appliance's QEMU arguments on the lab's TAP, with `mem` of RAM.
+pub fn morgana_args(image: &Path, accel: Accel, mem: &str) -> Result<Vec<String>, String> {
+    let firmware = qemu::firmware(MACHINE).map_err(|err| err.to_string())?;
+    let mut extra = qemu::nic_args(MACHINE, Net::Tap, &[], None);
+    if let Some(device) = extra.last_mut() {
+        device.push_str(&format!(",mac={}", lab::GUEST_MAC));
+    }
+    let append = format!("{} access_log=off", Net::Tap.default_cmdline());
+    let vm = Vm {
+        image,
+        machine: MACHINE,
+        firmware: firmware.as_deref(),
+        accel,
+        mem,
+        append: &append,
+        gdb: false,
+        extra: &extra,
+    };
+    Ok(vm.args())
+}
+
+/// A lab with the appliance's QEMU started in it.
+pub fn boot_morgana(
+    image: &Path,
+    accel: Accel,
+    mem: &str,
+    dir: &Path,
+) -> Result<(Lab, Server), String> {
+    let lab = Lab::with_tap("mgbq")?;
+    let args = morgana_args(image, accel, mem)?;
+    let qemu = util::which("qemu-system-x86_64").ok_or("qemu-system-x86_64 not found")?;
+    let server = lab.spawn(&qemu, &args, &dir.join("morgana-console.log"))?;
+    Ok((lab, server))
+}
+
+/// A lab with the hosted appliance started in it, on a TAP it creates there.
+fn start_hosted(binary: &Path, dir: &Path) -> Result<(Lab, Server), String> {
+    let lab = Lab::empty("mgbh")?;
+    let tap = netns::unique_ifname("mgbh");
+    let args = vec![
+        format!("tap={tap}"),
+        format!("ip={GUEST}/{PREFIX}"),
+        format!("gw={PEER}"),
+        "access_log=off".to_owned(),
+    ];
+    let server = lab.spawn(binary, &args, &dir.join("hosted-console.log"))?;
+    lab.adopt_tap(&tap, Duration::from_secs(10))
+        .map_err(|why| format!("{why}; its output:\n{}", server.log_text()))?;
+    Ok((lab, server))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_steps_below_shares_of_the_lower_peak() {
+        assert_eq!(rates(&[6000.0, 2000.0]), vec![500.0, 1000.0, 1500.0]);
+        assert_eq!(rates(&[1131.0, 6614.0]), vec![200.0, 500.0, 700.0]);
+        assert_eq!(rates(&[9450.0]), vec![2000.0, 3000.0, 7000.0]);
+        assert_eq!(step_below(299.0), 200.0);
+        assert_eq!(rates(&[]), Vec::<f64>::new());
+        assert_eq!(rates(&[0.0]), Vec::<f64>::new());
+    }
+
+    #[test]
+    fn the_nic_gets_the_fixed_mac() {
+        let args = morgana_args(Path::new("x.elf"), Accel::Tcg, "64M").unwrap_or_default();
+        if !args.is_empty() {
+            let nic = args.iter().find(|a| a.starts_with("virtio-net")).unwrap();
+            assert!(nic.ends_with(",mac=52:54:00:12:34:56"), "{nic}");
+            let append = args.iter().position(|a| a == "-append").unwrap();
+            assert!(args[append + 1].ends_with("access_log=off"));
+        }
+    }
+
+    #[test]
+    fn writes_a_row_per_percentile() {
+        let plan = Plan::new(true);
+        let wrk = [Wrk {
+            requests_per_s: 100.0,
+            p50: Some(1e6),
+            p99: None,
+            errors: 0,
+        }];
+        let rows = load_rows(&plan, (&wrk, &[]), (&wrk, &[]));
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].ratio(), Some(1.0));
+    }
+}
