@@ -11,15 +11,17 @@ use std::time::Duration;
 
 use fake::netback::{self, BACKEND, FRONTEND, Netback};
 use morgana_drivers::net::{Capabilities, LinkState, NetDevice};
-use morgana_drivers::xen::netfront::{Netfront, NetfrontRx, NetfrontTx, PageAllocator};
+use morgana_drivers::xen::netfront::{
+    BackendChange, Netfront, NetfrontRx, NetfrontTx, PageAllocator, state,
+};
 use morgana_executor::event::Event;
 use morgana_executor::sim::SimPlatform;
-use morgana_executor::{EventId, EventTable, Executor, Instant, spawn, timeout};
+use morgana_executor::{EventId, EventTable, Executor, Instant, sleep, spawn, timeout};
 use morgana_hypervisor::Xen;
 use morgana_hypervisor::evtchn::{self, PortEvents};
 use morgana_hypervisor::fake::FakeXen;
 use morgana_hypervisor::fake::xenstored::Xenstored;
-use morgana_hypervisor::xenstore::{XenStore, XsRing};
+use morgana_hypervisor::xenstore::{Transaction, XenStore, XsRing};
 use morgana_netstack::iface::{Ipv4Config, Stack, StackHandle, TcpListener, TcpStream};
 use morgana_netstack::phy::{SimLink, SimLinkConfig};
 use morgana_netstack::wire::Ipv4Address;
@@ -89,9 +91,10 @@ impl PageAllocator for Pages {
     }
 }
 
-/// netfront with its port's event folded into the waker rule, as the platform's `XenNet`.
+/// netfront with its port's event folded into the waker rule, as the platform's `XenNet`;
+/// shared with the back-end watcher.
 struct Nic {
-    device: Netfront<FakeXen>,
+    device: Rc<Netfront<FakeXen>>,
     event: Event,
 }
 
@@ -107,16 +110,16 @@ impl NetDevice for Nic {
 
     fn receive(&mut self, cx: &mut Context<'_>) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         self.arm(cx);
-        self.device.receive(cx)
+        self.device.poll_receive()
     }
 
     fn transmit(&mut self, cx: &mut Context<'_>) -> Option<Self::TxToken<'_>> {
         self.arm(cx);
-        self.device.transmit(cx)
+        self.device.poll_transmit()
     }
 
     fn flush(&mut self) {
-        self.device.flush();
+        self.device.notify();
     }
 
     fn hardware_address(&self) -> [u8; 6] {
@@ -129,7 +132,11 @@ impl NetDevice for Nic {
 
     fn link_state(&mut self, cx: &mut Context<'_>) -> LinkState {
         self.arm(cx);
-        self.device.link_state(cx)
+        if self.device.is_up() {
+            LinkState::Up
+        } else {
+            LinkState::Down
+        }
     }
 }
 
@@ -154,8 +161,11 @@ fn connect(g: &Guest, store: &mut XenStore, nb: &Rc<Netback>) -> Nic {
     .expect("netfront connects");
     // The grants live as long as the device.
     std::mem::forget(grants);
-    let event = Event::new(g.bind(device.port));
-    Nic { device, event }
+    let event = Event::new(g.bind(device.port()));
+    Nic {
+        device: Rc::new(device),
+        event,
+    }
 }
 
 fn run<F: Future>(test: impl FnOnce(Guest) -> F) -> F::Output {
@@ -175,7 +185,7 @@ fn netfront_connects_through_xenbus() {
         assert_eq!(nic.device.backend_id, 0);
         let key = |k: &str| g.xsd.read(&format!("{FRONTEND}/{k}")).unwrap_or_default();
         assert_eq!(key("state"), "4");
-        assert_eq!(key("event-channel"), nic.device.port.to_string());
+        assert_eq!(key("event-channel"), nic.device.port().to_string());
         assert_eq!(key("request-rx-copy"), "1");
         assert_eq!(key("feature-no-csum-offload"), "1");
         assert!(key("tx-ring-ref").parse::<u32>().unwrap() >= 8);
@@ -186,7 +196,7 @@ fn netfront_connects_through_xenbus() {
         );
         assert_eq!(nb.connections.get(), 1);
         // netfront posted all its receive buffers and told the back end.
-        assert!(g.xen.sends(nic.device.port) >= 1);
+        assert!(g.xen.sends(nic.device.port()) >= 1);
     });
 }
 
@@ -268,12 +278,17 @@ fn config(address: Ipv4Address) -> Ipv4Config {
 /// The guest's stack on netfront, the peer's on the far end of a simulated wire that the fake
 /// netback bridges to.
 fn with_stacks<F: Future>(
-    test: impl FnOnce(Guest, Rc<Netback>, StackHandle, StackHandle) -> F,
+    test: impl FnOnce(Guest, Rc<Netback>, Watched, StackHandle, StackHandle) -> F,
 ) -> F::Output {
     run(|g| async move {
         let mut store = g.xenstore();
         let nb = Netback::create(&g.xen, &g.xsd);
         let nic = connect(&g, &mut store, &nb);
+        let watched = Watched {
+            store,
+            device: nic.device.clone(),
+            event: nic.event.id(),
+        };
         let (wire_peer, wire_backend) = SimLink::pair(SimLinkConfig::default());
         spawn(nb.clone().run(wire_backend)).detach();
         let now = Instant::now();
@@ -282,13 +297,13 @@ fn with_stacks<F: Future>(
         let (hg, hp) = (guest.handle(), peer.handle());
         spawn(async move { guest.run().await }).detach();
         spawn(async move { peer.run().await }).detach();
-        test(g, nb, hg, hp).await
+        test(g, nb, watched, hg, hp).await
     })
 }
 
 #[test]
 fn ten_megabytes_each_way_through_netfront() {
-    with_stacks(|_g, nb, guest, peer| async move {
+    with_stacks(|_g, nb, _watched, guest, peer| async move {
         for (dir, (from, to, to_addr)) in [
             (1, (guest.clone(), peer.clone(), PEER)),
             (2, (peer.clone(), guest.clone(), GUEST)),
@@ -306,5 +321,131 @@ fn ten_megabytes_each_way_through_netfront() {
         // Both rings carried the data: ~7,250 full frames each way, and the acks.
         assert!(nb.to_peer.get() > 7_000, "{}", nb.to_peer.get());
         assert!(nb.to_guest.get() > 7_000, "{}", nb.to_guest.get());
+    });
+}
+
+/// What the platform's back-end watcher needs: the xenstore client, the device, its event.
+struct Watched {
+    store: XenStore,
+    device: Rc<Netfront<FakeXen>>,
+    event: EventId,
+}
+
+/// The platform's back-end watcher: on each change of the back end's `state`, tells netfront;
+/// binds the new port to the device's event after a reconnection; wakes the stack. Logs what
+/// it would log.
+async fn watch_backend(
+    mut w: Watched,
+    ports: &'static PortEvents,
+    events: &'static EventTable,
+    xen: FakeXen,
+    nb: Rc<Netback>,
+    log: Rc<std::cell::RefCell<Vec<String>>>,
+) {
+    let path = format!("{BACKEND}/state");
+    w.store.watch(&path, "netfront").await.expect("watch");
+    loop {
+        w.store.next_watch_event().await.expect("watch event");
+        let state = match w.store.read(Transaction::NONE, &path).await {
+            Ok(s) => s.parse().unwrap_or(0),
+            Err(e) if e.is_not_found() => state::CLOSED,
+            Err(e) => panic!("{e}"),
+        };
+        let mut wait = || {
+            nb.step();
+            true
+        };
+        let old_port = w.device.port();
+        match w.device.backend_changed(state, &mut w.store, &mut wait) {
+            Ok(BackendChange::None) => continue,
+            Ok(BackendChange::Down(error)) => log.borrow_mut().push(error),
+            Ok(BackendChange::Reconnected(port)) => {
+                ports.unbind(old_port);
+                assert!(ports.bind(port, w.event));
+                Xen(xen.clone()).unmask(port).expect("unmask");
+                log.borrow_mut().push(format!("reconnected on port {port}"));
+            }
+            Err(e) => log.borrow_mut().push(e.to_string()),
+        }
+        events.mark(w.event);
+    }
+}
+
+#[test]
+fn the_back_end_goes_away_then_netfront_reconnects() {
+    with_stacks(|g, nb, watched, guest, peer| async move {
+        let device = watched.device.clone();
+        let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+        spawn(watch_backend(
+            watched,
+            g.ports,
+            g.events,
+            g.xen.clone(),
+            nb.clone(),
+            log.clone(),
+        ))
+        .detach();
+        let data = Rc::new(payload(1 << 20, 3));
+        let got = transfer(guest.clone(), peer.clone(), PEER, data.clone()).await;
+        assert!(got == *data);
+
+        // Disconnect: the back end closes. The link goes down with the error, we say Closed.
+        nb.close();
+        sleep(Duration::from_millis(10)).await;
+        assert!(!device.is_up());
+        assert_eq!(
+            *log.borrow(),
+            [format!(
+                "netfront: back end {BACKEND} left Connected (state 6): link down until it returns"
+            )]
+        );
+        assert_eq!(
+            g.xsd.read(&format!("{FRONTEND}/state")).as_deref(),
+            Some("6")
+        );
+        let sent = nb.to_peer.get();
+        let attempt = timeout(
+            Duration::from_secs(2),
+            TcpStream::connect(&guest, (PEER, 5002)),
+        )
+        .await;
+        assert!(
+            !matches!(attempt, Ok(Ok(_))),
+            "no connection over a down link"
+        );
+        assert_eq!(nb.to_peer.get(), sent, "nothing reached the back end");
+        assert!(device.errors() > 0, "the frames were dropped");
+
+        // The back end returns: netfront reconnects (a new port, which Xen numbers lowest free:
+        // the old number again; the same ring pages), and traffic flows both ways.
+        nb.reopen();
+        sleep(Duration::from_millis(10)).await;
+        assert!(device.is_up());
+        assert_eq!(nb.connections.get(), 2);
+        assert_eq!(
+            log.borrow().last().cloned(),
+            Some(format!("reconnected on port {}", device.port()))
+        );
+        assert_eq!(
+            g.xsd.read(&format!("{BACKEND}/state")).as_deref(),
+            Some("4")
+        );
+        assert_eq!(
+            g.xsd.read(&format!("{FRONTEND}/state")).as_deref(),
+            Some("4")
+        );
+        for (dir, (from, to, to_addr)) in [
+            (4, (guest.clone(), peer.clone(), PEER)),
+            (5, (peer.clone(), guest.clone(), GUEST)),
+        ] {
+            let data = Rc::new(payload(1 << 20, dir));
+            let got = timeout(
+                Duration::from_secs(60),
+                transfer(from, to, to_addr, data.clone()),
+            )
+            .await
+            .expect("the transfer finishes after the reconnection");
+            assert!(got == *data, "direction {dir}: bytes differ");
+        }
     });
 }

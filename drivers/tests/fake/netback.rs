@@ -205,6 +205,11 @@ impl Netback {
         self.xsd.write(&format!("{BACKEND}/state"), "6");
     }
 
+    /// The back end comes back (netback reloaded): `InitWait` again, for a new handshake.
+    pub fn reopen(&self) {
+        self.xsd.write(&format!("{BACKEND}/state"), "2");
+    }
+
     fn wake(&self) {
         if let Some(w) = self.waker.borrow_mut().take() {
             w.wake();

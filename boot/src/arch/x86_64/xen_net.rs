@@ -102,13 +102,13 @@ impl XenNet {
             &mut wait,
         )
         .map_err(|e| e.to_string())?;
-        let event = xen::bind_port(device.port)?;
+        let event = xen::bind_port(device.port())?;
         log::info!(
             "net: Xen netfront {:02x?} connected to {} (domain {}), event channel {}",
             device.hardware_address(),
             device.backend,
             device.backend_id,
-            device.port
+            device.port()
         );
         let link = Rc::new(Link::default());
         morgana_executor::spawn(watch_backend(store, device.backend.clone(), link.clone()))
