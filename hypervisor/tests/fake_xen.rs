@@ -95,7 +95,7 @@ fn requests_and_replies_wrap_the_rings_many_times() {
         }
         assert!(
             total > 300 * 1024,
-            "{total} bytes: ~300 rings' worth each way"
+            "{total} bytes: hundreds of 1 KiB rings' worth"
         );
         assert_eq!(xsd.requests(), 400);
         let names = store.directory(Transaction::NONE, "data").await.unwrap();

@@ -155,7 +155,7 @@ impl Xenstored {
         let mut s = self.state.borrow_mut();
         let path = absolute(path);
         s.tree
-            .retain(|k, _| !related(k, &path) || k.len() < path.len());
+            .retain(|k, _| !(k == &path || k.starts_with(&format!("{path}/"))));
         s.changed(&path);
         s.flush();
     }
