@@ -20,6 +20,8 @@
 //! - [`ring`]: byte-ring index arithmetic shared by xenstore and the console.
 //! - [`xenstore`]: the wire format (pure, fuzzed) and an async client over the shared ring.
 //! - [`console`]: the PV console's output ring.
+//! - `fake` (feature `fake`, for host tests): an in-memory Xen, xenstored included, that the
+//!   real code above runs against.
 //!
 //! Everything that touches shared memory does it through raw pointers given by the platform
 //! (`boot/`), which maps the pages; the logic over them is tested on the host with ordinary
@@ -32,6 +34,8 @@ pub mod abi;
 pub mod console;
 pub mod detect;
 pub mod evtchn;
+#[cfg(feature = "fake")]
+pub mod fake;
 pub mod gnttab;
 pub mod hypercall;
 pub mod ring;

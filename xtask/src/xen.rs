@@ -250,6 +250,7 @@ mod tests {
         assert!(parse_run_xen(&args("--appliance x --bogus")).is_err());
     }
 
+    /// The whole file `run-xen` writes, byte for byte: a change to it must show up here.
     #[test]
     fn config_is_a_pvh_guest_with_a_vif() {
         let c = xl_config(
@@ -259,15 +260,29 @@ mod tests {
             "xenbr0",
             &guest_cmdline("log=debug"),
         );
-        assert!(c.contains("name = \"morgana-hello\"\n"));
-        assert!(c.contains("type = \"pvh\"\n"));
-        assert!(c.contains("kernel = \"/guests/hello\"\n"));
-        assert!(c.contains("memory = 32\nvcpus = 1\n"));
-        assert!(c.contains("vif = [ 'bridge=xenbr0' ]\n"));
-        assert!(c.contains("on_poweroff = \"destroy\"\n"));
-        assert!(c.contains("on_crash = \"destroy\"\n"));
-        assert!(c.contains("cmdline = \"log=debug ip=10.0.0.2/24 gw=10.0.0.1\"\n"));
+        let golden = "\
+# Written by `cargo xtask run-xen`: appliance `hello` as a Xen PVH domU.
+name = \"morgana-hello\"
+type = \"pvh\"
+kernel = \"/guests/hello\"
+cmdline = \"log=debug ip=10.0.0.2/24 gw=10.0.0.1\"
+memory = 32
+vcpus = 1
+vif = [ 'bridge=xenbr0' ]
+on_poweroff = \"destroy\"
+on_reboot = \"destroy\"
+on_crash = \"destroy\"
+";
+        assert_eq!(c, golden);
         assert_eq!(guest_cmdline("ip=dhcp"), "ip=dhcp");
+    }
+
+    /// Quotes and backslashes in paths and command lines are escaped for xl's parser.
+    #[test]
+    fn config_escapes_strings() {
+        let c = xl_config("x", "/a \"b\"\\c", 8, "br", "k=\"v\"");
+        assert!(c.contains("kernel = \"/a \\\"b\\\"\\\\c\"\n"), "{c}");
+        assert!(c.contains("cmdline = \"k=\\\"v\\\"\"\n"), "{c}");
     }
 
     #[test]

@@ -17,9 +17,14 @@
 //! frames to send (read-only), so no grant is made or ended per frame. A frame is received in
 //! place (the back end copied it into our page) and sent from the page the stack wrote it in.
 //!
-//! **Link.** [`Netfront::set_link`] is what the platform calls when it sees the back end leave
-//! `Connected` (a xenstore watch); from then on frames are dropped and [`NetDevice::link_state`]
-//! says `Down`. Reconnecting (a new handshake) is not done: the error says so.
+//! **Link.** [`Netfront::backend_changed`] is what the platform calls with each new back-end
+//! `state` (from a xenstore watch). When the back end leaves `Connected`, the link goes down
+//! (frames are dropped, [`NetDevice::link_state`] says `Down`) and we say `Closed` in our
+//! `state`, as xenbus asks. When it returns to `InitWait` (netback reloaded, the vif re-plugged),
+//! netfront reconnects: the same ring pages are initialised afresh and granted under the same
+//! references, a new event channel is allocated, the keys are written again, and every receive
+//! buffer is posted again; frames in flight at the disconnect are lost (TCP resends them).
+//! [`Netfront::set_link`] forces the link state.
 //!
 //! **Waker rule.** The device does not keep wakers: the platform wraps it with the event of its
 //! event-channel port and registers the caller's waker there before asking the device (as
@@ -108,6 +113,11 @@ struct Inner<H: Hypercall> {
     port: u32,
     tx: FrontRing,
     rx: FrontRing,
+    /// The ring pages and their grants, kept for a reconnection.
+    tx_page: *mut u8,
+    rx_page: *mut u8,
+    tx_ref: GrantRef,
+    rx_ref: GrantRef,
     tx_bufs: Vec<Buffer>,
     /// Ids of transmit buffers free for a frame.
     tx_free: Vec<u16>,
@@ -126,8 +136,8 @@ pub struct Netfront<H: Hypercall> {
     pub backend: String,
     /// The back end's domain.
     pub backend_id: u16,
-    /// The event-channel port the back end notifies.
-    pub port: u32,
+    /// Our xenstore directory, `device/vif/<index>`.
+    dev: String,
     /// Frames the back end reported as errors, or dropped while the link was down.
     errors: Cell<u64>,
 }
@@ -136,7 +146,7 @@ impl<H: Hypercall> fmt::Debug for Netfront<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Netfront")
             .field("backend", &self.backend)
-            .field("port", &self.port)
+            .field("port", &self.port())
             .finish()
     }
 }
@@ -235,64 +245,19 @@ impl<H: Hypercall> Netfront<H> {
                 gref: grant(page, false)?,
             });
         }
-        let port = xen
-            .alloc_unbound(backend_id)
-            .map_err(|e| NetfrontError::Xen("EVTCHNOP_alloc_unbound", e))?;
-
-        // Tell the back end, atomically.
-        loop {
-            let tx_id = store
-                .transaction_start_blocking(wait)
-                .map_err(|e| NetfrontError::Store("starting a transaction".into(), e))?;
-            let keys = [
-                ("tx-ring-ref", format!("{tx_ref}")),
-                ("rx-ring-ref", format!("{rx_ref}")),
-                ("event-channel", format!("{port}")),
-                ("request-rx-copy", "1".into()),
-                ("feature-rx-notify", "1".into()),
-                ("feature-no-csum-offload", "1".into()),
-                ("feature-sg", "0".into()),
-                ("feature-gso-tcpv4", "0".into()),
-                ("state", format!("{}", state::CONNECTED)),
-            ];
-            for (key, value) in &keys {
-                let path = format!("{dev}/{key}");
-                store
-                    .write_blocking(tx_id, &path, value, wait)
-                    .map_err(|e| NetfrontError::Store(format!("writing {path}"), e))?;
-            }
-            match store.transaction_end_blocking(tx_id, true, wait) {
-                Ok(()) => break,
-                Err(e) if e.is_retry() => continue,
-                Err(e) => {
-                    return Err(NetfrontError::Store("committing the transaction".into(), e));
-                }
-            }
-        }
-        loop {
-            match backend_state(store, wait)? {
-                state::CONNECTED => break,
-                s @ (state::CLOSING | state::CLOSED) => {
-                    return Err(NetfrontError::Backend(format!(
-                        "{backend} refused the connection (state {s}; see `xl dmesg` and \
-                         {backend}/error)"
-                    )));
-                }
-                _ => {
-                    if !wait() {
-                        return Err(NetfrontError::Backend(format!(
-                            "{backend} did not connect in time"
-                        )));
-                    }
-                }
-            }
-        }
+        let port = handshake(
+            &xen, store, &dev, &backend, backend_id, tx_ref, rx_ref, wait,
+        )?;
 
         let mut inner = Inner {
             xen,
             port,
             tx,
             rx,
+            tx_page,
+            rx_page,
+            tx_ref,
+            rx_ref,
             tx_free: (0..TX_BUFFERS as u16).rev().collect(),
             tx_bufs,
             rx_bufs,
@@ -309,12 +274,182 @@ impl<H: Hypercall> Netfront<H> {
             mac,
             backend,
             backend_id,
-            port,
+            dev,
             errors: Cell::new(0),
         })
     }
 
-    /// The platform saw the back end's state: `Connected` is up, anything else down.
+    /// The event-channel port the back end notifies (a new one after a reconnection).
+    pub fn port(&self) -> u32 {
+        self.inner.borrow().port
+    }
+
+    /// Whether the link is up.
+    pub fn is_up(&self) -> bool {
+        self.inner.borrow().link_up
+    }
+
+    /// The platform saw the back end's `state` change (see the module docs): takes the link
+    /// down when it leaves `Connected`, reconnects when it is back in `InitWait`. Blocking like
+    /// [`Netfront::connect`]. After [`BackendChange::Reconnected`], bind the new port.
+    pub fn backend_changed(
+        &self,
+        state: u32,
+        store: &mut XenStore,
+        wait: &mut dyn FnMut() -> bool,
+    ) -> Result<BackendChange, NetfrontError> {
+        let up = self.is_up();
+        match state {
+            state::CONNECTED => Ok(BackendChange::None),
+            state::INIT_WAIT | state::INITIALISED if !up => {
+                self.reconnect(store, wait).map(BackendChange::Reconnected)
+            }
+            _ if up => {
+                self.set_link(false);
+                let path = format!("{}/state", self.dev);
+                store
+                    .write_blocking(
+                        Transaction::NONE,
+                        &path,
+                        &format!("{}", state::CLOSED),
+                        wait,
+                    )
+                    .map_err(|e| NetfrontError::Store(format!("writing {path}"), e))?;
+                Ok(BackendChange::Down(format!(
+                    "netfront: back end {} left Connected (state {state}): link down until it \
+                     returns",
+                    self.backend
+                )))
+            }
+            _ => Ok(BackendChange::None),
+        }
+    }
+
+    /// A new handshake with a back end in `InitWait`; returns the new port.
+    fn reconnect(
+        &self,
+        store: &mut XenStore,
+        wait: &mut dyn FnMut() -> bool,
+    ) -> Result<u32, NetfrontError> {
+        let mut inner = self.inner.borrow_mut();
+        let _ = inner.xen.close(inner.port);
+        // SAFETY: our ring pages; the old back end is gone (it left Connected and unmapped
+        // them), the new one maps them only after the handshake below.
+        unsafe {
+            inner.tx = FrontRing::init(inner.tx_page, TX_ENTRY);
+            inner.rx = FrontRing::init(inner.rx_page, RX_ENTRY);
+        }
+        let port = handshake(
+            &inner.xen,
+            store,
+            &self.dev,
+            &self.backend,
+            self.backend_id,
+            inner.tx_ref,
+            inner.rx_ref,
+            wait,
+        )?;
+        inner.port = port;
+        inner.tx_free = (0..TX_BUFFERS as u16).rev().collect();
+        inner.notify_pending = false;
+        for id in 0..RX_BUFFERS as u16 {
+            inner.post_rx(id);
+        }
+        inner.push_rx();
+        inner.link_up = true;
+        Ok(port)
+    }
+
+    /// [`NetDevice::receive`] through a shared reference (for a platform that shares the
+    /// device with its back-end watcher).
+    pub fn poll_receive(&self) -> Option<(NetfrontRx<'_, H>, NetfrontTx<'_, H>)> {
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        loop {
+            match inner.rx.unconsumed_responses() {
+                Some(0) => {
+                    if inner.rx.final_check_for_responses() {
+                        continue;
+                    }
+                    return None;
+                }
+                None => {
+                    // The back end's index is impossible: stop trusting the ring.
+                    inner.link_up = false;
+                    return None;
+                }
+                Some(_) => {}
+            }
+            let entry = inner.rx.entry(inner.rx.rsp_cons);
+            // SAFETY: a published response slot.
+            let (id, offset, flags, status) = unsafe {
+                (
+                    entry.cast::<u16>().read_volatile(),
+                    entry.add(2).cast::<u16>().read_volatile(),
+                    entry.add(4).cast::<u16>().read_volatile(),
+                    entry.add(6).cast::<i16>().read_volatile(),
+                )
+            };
+            inner.rx.rsp_cons = inner.rx.rsp_cons.wrapping_add(1);
+            if id as usize >= RX_BUFFERS {
+                self.errors.set(self.errors.get() + 1);
+                continue; // not one of ours: nothing to re-post
+            }
+            let (offset, len) = (offset as usize, status.max(0) as usize);
+            if status <= 0
+                || flags & (NETRXF_MORE_DATA | NETRXF_EXTRA_INFO) != 0
+                || offset + len > 4096
+                || !inner.link_up
+            {
+                // An error, a frame in several pieces (we asked for none), or junk: give the
+                // buffer back.
+                self.errors.set(self.errors.get() + 1);
+                inner.post_rx(id);
+                inner.push_rx();
+                continue;
+            }
+            drop(guard);
+            let inner = &self.inner;
+            return Some((
+                NetfrontRx {
+                    inner,
+                    id,
+                    offset,
+                    len,
+                },
+                NetfrontTx { inner },
+            ));
+        }
+    }
+
+    /// [`NetDevice::transmit`] through a shared reference.
+    pub fn poll_transmit(&self) -> Option<NetfrontTx<'_, H>> {
+        let mut inner = self.inner.borrow_mut();
+        inner.reclaim_tx();
+        if inner.tx_free.is_empty() {
+            // Ask to hear when a transmission completes.
+            if inner.tx.final_check_for_responses() {
+                inner.reclaim_tx();
+            }
+            if inner.tx_free.is_empty() {
+                return None;
+            }
+        }
+        drop(inner);
+        Some(NetfrontTx { inner: &self.inner })
+    }
+
+    /// [`NetDevice::flush`] through a shared reference: notifies the back end of the frames
+    /// queued since the last call.
+    pub fn notify(&self) {
+        let mut inner = self.inner.borrow_mut();
+        if inner.notify_pending {
+            inner.notify_pending = false;
+            let _ = inner.xen.send(inner.port);
+        }
+    }
+
+    /// Forces the link up or down.
     pub fn set_link(&self, up: bool) {
         self.inner.borrow_mut().link_up = up;
     }
@@ -323,6 +458,92 @@ impl<H: Hypercall> Netfront<H> {
     pub fn errors(&self) -> u64 {
         self.errors.get() + self.inner.borrow().dropped
     }
+}
+
+/// What [`Netfront::backend_changed`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BackendChange {
+    /// Nothing to do.
+    None,
+    /// The back end left `Connected`: the link is down; the error to report.
+    Down(String),
+    /// Reconnected to a returning back end; the new event-channel port.
+    Reconnected(u32),
+}
+
+/// The second half of the handshake, with the rings granted: a port for the back end, the
+/// keys in one transaction with `state` = `Connected`, then wait for the back end to be
+/// `Connected`. Returns the port.
+#[allow(clippy::too_many_arguments)]
+fn handshake<H: Hypercall>(
+    xen: &Xen<H>,
+    store: &mut XenStore,
+    dev: &str,
+    backend: &str,
+    backend_id: u16,
+    tx_ref: GrantRef,
+    rx_ref: GrantRef,
+    wait: &mut dyn FnMut() -> bool,
+) -> Result<u32, NetfrontError> {
+    let port = xen
+        .alloc_unbound(backend_id)
+        .map_err(|e| NetfrontError::Xen("EVTCHNOP_alloc_unbound", e))?;
+    let backend_state = |store: &mut XenStore, wait: &mut dyn FnMut() -> bool| {
+        let path = format!("{backend}/state");
+        store
+            .read_blocking(Transaction::NONE, &path, wait)
+            .map_err(|e| NetfrontError::Store(format!("reading {path}"), e))
+            .map(|s| s.trim().parse::<u32>().unwrap_or(0))
+    };
+    // Tell the back end, atomically.
+    loop {
+        let tx_id = store
+            .transaction_start_blocking(wait)
+            .map_err(|e| NetfrontError::Store("starting a transaction".into(), e))?;
+        let keys = [
+            ("tx-ring-ref", format!("{tx_ref}")),
+            ("rx-ring-ref", format!("{rx_ref}")),
+            ("event-channel", format!("{port}")),
+            ("request-rx-copy", "1".into()),
+            ("feature-rx-notify", "1".into()),
+            ("feature-no-csum-offload", "1".into()),
+            ("feature-sg", "0".into()),
+            ("feature-gso-tcpv4", "0".into()),
+            ("state", format!("{}", state::CONNECTED)),
+        ];
+        for (key, value) in &keys {
+            let path = format!("{dev}/{key}");
+            store
+                .write_blocking(tx_id, &path, value, wait)
+                .map_err(|e| NetfrontError::Store(format!("writing {path}"), e))?;
+        }
+        match store.transaction_end_blocking(tx_id, true, wait) {
+            Ok(()) => break,
+            Err(e) if e.is_retry() => continue,
+            Err(e) => {
+                return Err(NetfrontError::Store("committing the transaction".into(), e));
+            }
+        }
+    }
+    loop {
+        match backend_state(store, wait)? {
+            state::CONNECTED => break,
+            s @ (state::CLOSING | state::CLOSED) => {
+                return Err(NetfrontError::Backend(format!(
+                    "{backend} refused the connection (state {s}; see `xl dmesg` and \
+                     {backend}/error)"
+                )));
+            }
+            _ => {
+                if !wait() {
+                    return Err(NetfrontError::Backend(format!(
+                        "{backend} did not connect in time"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(port)
 }
 
 impl<H: Hypercall> Inner<H> {
@@ -469,84 +690,15 @@ impl<H: Hypercall> NetDevice for Netfront<H> {
         Self: 'a;
 
     fn receive(&mut self, _cx: &mut Context<'_>) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let inner = self.inner.get_mut();
-        loop {
-            match inner.rx.unconsumed_responses() {
-                Some(0) => {
-                    if inner.rx.final_check_for_responses() {
-                        continue;
-                    }
-                    return None;
-                }
-                None => {
-                    // The back end's index is impossible: stop trusting the ring.
-                    inner.link_up = false;
-                    return None;
-                }
-                Some(_) => {}
-            }
-            let entry = inner.rx.entry(inner.rx.rsp_cons);
-            // SAFETY: a published response slot.
-            let (id, offset, flags, status) = unsafe {
-                (
-                    entry.cast::<u16>().read_volatile(),
-                    entry.add(2).cast::<u16>().read_volatile(),
-                    entry.add(4).cast::<u16>().read_volatile(),
-                    entry.add(6).cast::<i16>().read_volatile(),
-                )
-            };
-            inner.rx.rsp_cons = inner.rx.rsp_cons.wrapping_add(1);
-            if id as usize >= RX_BUFFERS {
-                self.errors.set(self.errors.get() + 1);
-                continue; // not one of ours: nothing to re-post
-            }
-            let (offset, len) = (offset as usize, status.max(0) as usize);
-            if status <= 0
-                || flags & (NETRXF_MORE_DATA | NETRXF_EXTRA_INFO) != 0
-                || offset + len > 4096
-                || !inner.link_up
-            {
-                // An error, a frame in several pieces (we asked for none), or junk: give the
-                // buffer back.
-                self.errors.set(self.errors.get() + 1);
-                inner.post_rx(id);
-                inner.push_rx();
-                continue;
-            }
-            let inner = &self.inner;
-            return Some((
-                NetfrontRx {
-                    inner,
-                    id,
-                    offset,
-                    len,
-                },
-                NetfrontTx { inner },
-            ));
-        }
+        self.poll_receive()
     }
 
     fn transmit(&mut self, _cx: &mut Context<'_>) -> Option<Self::TxToken<'_>> {
-        let inner = self.inner.get_mut();
-        inner.reclaim_tx();
-        if inner.tx_free.is_empty() {
-            // Ask to hear when a transmission completes.
-            if inner.tx.final_check_for_responses() {
-                inner.reclaim_tx();
-            }
-            if inner.tx_free.is_empty() {
-                return None;
-            }
-        }
-        Some(NetfrontTx { inner: &self.inner })
+        self.poll_transmit()
     }
 
     fn flush(&mut self) {
-        let inner = self.inner.get_mut();
-        if inner.notify_pending {
-            inner.notify_pending = false;
-            let _ = inner.xen.send(inner.port);
-        }
+        self.notify();
     }
 
     fn hardware_address(&self) -> [u8; 6] {

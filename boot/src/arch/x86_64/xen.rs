@@ -247,6 +247,12 @@ pub fn bind_port(port: u32) -> Result<EventId, String> {
     Ok(event)
 }
 
+/// After a reconnection: `old` marks nothing any more, `new` marks `event` (and is unmasked).
+pub fn rebind_port(old: u32, new: u32, event: EventId) -> Result<(), String> {
+    PORTS.unbind(old);
+    bind_port_to(new, event).map(drop)
+}
+
 fn bind_port_to(port: u32, event: EventId) -> Result<EventId, String> {
     if !PORTS.bind(port, event) {
         return Err(alloc::format!(

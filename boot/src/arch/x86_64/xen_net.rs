@@ -3,16 +3,21 @@
 //!
 //! On Xen, [`XenNet`] is netfront with its event-channel port's event folded into the waker
 //! rule (as [`super::net::BootNet`] does with virtio's interrupt), and a task that watches the
-//! back end's `state` in xenstore: when it leaves `Connected` (dom0 unplugged the vif, netback
-//! went away) the link goes down with an error in the log. Reconnecting is not implemented.
+//! back end's `state` in xenstore and hands each change to netfront
+//! ([`Netfront::backend_changed`]): when it leaves `Connected` (dom0 unplugged the vif, netback
+//! went away) the link goes down with an error in the log; when it comes back to `InitWait`,
+//! netfront reconnects and the watcher binds the new port to the device's event.
 
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
-use core::cell::{Cell, RefCell};
+use core::cell::RefCell;
 use core::task::{Context, Waker};
 
 use morgana_drivers::net::{Capabilities, LinkState, NetDevice, RxToken, TxToken};
-use morgana_drivers::xen::netfront::{self, Netfront, NetfrontRx, NetfrontTx, PageAllocator};
+use morgana_drivers::xen::netfront::{
+    self, BackendChange, Netfront, NetfrontRx, NetfrontTx, PageAllocator,
+};
+use morgana_executor::EventId;
 use morgana_executor::event::Event;
 use morgana_hypervisor::hypercall::HypercallPage;
 use morgana_hypervisor::xenstore::{Transaction, XenStore};
@@ -64,16 +69,15 @@ impl PageAllocator for HeapPages {
     }
 }
 
-/// What the back-end watcher tells the device.
+/// Who to wake when the back-end watcher changed the device's link.
 #[derive(Debug, Default)]
 struct Link {
-    down: Cell<bool>,
     waker: RefCell<Option<Waker>>,
 }
 
-/// netfront with its event and the back-end watcher's verdict.
+/// netfront, shared with the back-end watcher, with its event.
 pub struct XenNet {
-    device: Netfront<HypercallPage>,
+    device: Rc<Netfront<HypercallPage>>,
     event: Event,
     link: Rc<Link>,
 }
@@ -102,17 +106,17 @@ impl XenNet {
             &mut wait,
         )
         .map_err(|e| e.to_string())?;
-        let event = xen::bind_port(device.port)?;
+        let event = xen::bind_port(device.port())?;
         log::info!(
             "net: Xen netfront {:02x?} connected to {} (domain {}), event channel {}",
             device.hardware_address(),
             device.backend,
             device.backend_id,
-            device.port
+            device.port()
         );
         let link = Rc::new(Link::default());
-        morgana_executor::spawn(watch_backend(store, device.backend.clone(), link.clone()))
-            .detach();
+        let device = Rc::new(device);
+        morgana_executor::spawn(watch_backend(store, device.clone(), event, link.clone())).detach();
         // The grant table lives as long as the grants: for good.
         core::mem::forget(grants);
         Ok(XenNet {
@@ -125,15 +129,19 @@ impl XenNet {
     /// Registers `cx` with the port's event (see `BootNet::arm`).
     fn arm(&mut self, cx: &mut Context<'_>) {
         while self.event.poll_wait(cx).is_ready() {}
-        if self.link.down.get() {
-            self.device.set_link(false);
-        }
     }
 }
 
-/// Watches `<backend>/state`; when the back end leaves `Connected`, says so and takes the link
-/// down.
-async fn watch_backend(mut store: XenStore, backend: String, link: Rc<Link>) {
+/// Watches the back end's `state` and hands each change to netfront: the link goes down when
+/// the back end leaves `Connected`, netfront reconnects when it returns (the new port then marks
+/// the device's `event`).
+async fn watch_backend(
+    mut store: XenStore,
+    device: Rc<Netfront<HypercallPage>>,
+    event: EventId,
+    link: Rc<Link>,
+) {
+    let backend = device.backend.clone();
     let path = alloc::format!("{backend}/state");
     if let Err(e) = store.watch(&path, "netfront").await {
         log::warn!("netfront: cannot watch {path}: {e}; a back-end disconnect will go unseen");
@@ -152,15 +160,19 @@ async fn watch_backend(mut store: XenStore, backend: String, link: Rc<Link>) {
                 continue;
             }
         };
-        if state != netfront::state::CONNECTED && !link.down.get() {
-            log::error!(
-                "netfront: back end {backend} left Connected (state {state}): link down; \
-                 reconnecting is not supported, restart the domain"
-            );
-            link.down.set(true);
-            if let Some(w) = link.waker.borrow_mut().take() {
-                w.wake();
-            }
+        let old_port = device.port();
+        let mut wait = xen::blocking_wait(CONNECT_LIMIT_NS);
+        match device.backend_changed(state, &mut store, &mut wait) {
+            Ok(BackendChange::None) => continue,
+            Ok(BackendChange::Down(error)) => log::error!("{error}"),
+            Ok(BackendChange::Reconnected(port)) => match xen::rebind_port(old_port, port, event) {
+                Ok(()) => log::info!("netfront: reconnected to {backend}, event channel {port}"),
+                Err(e) => log::error!("netfront: reconnected, but {e}"),
+            },
+            Err(e) => log::error!("{e}"),
+        }
+        if let Some(w) = link.waker.borrow_mut().take() {
+            w.wake();
         }
     }
 }
@@ -220,7 +232,7 @@ impl NetDevice for Nic {
             Nic::Xen(d) => {
                 d.arm(cx);
                 d.device
-                    .receive(cx)
+                    .poll_receive()
                     .map(|(r, t)| (NicRx::Xen(r), NicTx::Xen(t)))
             }
         }
@@ -231,7 +243,7 @@ impl NetDevice for Nic {
             Nic::Virtio(d) => d.transmit(cx).map(NicTx::Virtio),
             Nic::Xen(d) => {
                 d.arm(cx);
-                d.device.transmit(cx).map(NicTx::Xen)
+                d.device.poll_transmit().map(NicTx::Xen)
             }
         }
     }
@@ -239,7 +251,7 @@ impl NetDevice for Nic {
     fn flush(&mut self) {
         match self {
             Nic::Virtio(d) => d.flush(),
-            Nic::Xen(d) => d.device.flush(),
+            Nic::Xen(d) => d.device.notify(),
         }
     }
 
@@ -263,7 +275,11 @@ impl NetDevice for Nic {
             Nic::Xen(d) => {
                 d.arm(cx);
                 *d.link.waker.borrow_mut() = Some(cx.waker().clone());
-                d.device.link_state(cx)
+                if d.device.is_up() {
+                    LinkState::Up
+                } else {
+                    LinkState::Down
+                }
             }
         }
     }

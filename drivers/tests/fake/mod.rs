@@ -1,0 +1,3 @@
+//! Fakes shared by the netfront tests.
+
+pub mod netback;
