@@ -5,7 +5,7 @@ mod boot;
 mod compare;
 mod floor;
 mod http;
-mod json;
+pub mod json;
 mod lab;
 mod linux_vm;
 mod loadgen;

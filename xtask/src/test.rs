@@ -116,6 +116,11 @@ fn steps(full: bool) -> Vec<Step> {
     steps.push(Step::new("fuzz smoke", || {
         crate::fuzz::fuzz(true, None, None).map(|_| ())
     }));
+    // Issue 8's smoke run: both VMs boot and answer, and the report is written and parses.
+    steps.push(Step::new("bench vs-linux --quick", || {
+        crate::bench::bench(Some("vs-linux"), &["--quick".to_owned()])?;
+        check_vs_linux_report(&util::target_dir().join("bench").join("vs-linux.json"))
+    }));
     let name = if full { "test (full)" } else { "test" };
     steps.push(Step::new(name, move || {
         let cargo = Cmd::cargo().args(["test", "--workspace"]);
@@ -127,6 +132,33 @@ fn steps(full: bool) -> Vec<Step> {
         cargo.run()
     }));
     steps
+}
+
+/// The smoke run's report: rows for both systems, boot to first response and peak req/s
+/// measured on each.
+fn check_vs_linux_report(path: &std::path::Path) -> Result<(), Error> {
+    use crate::bench::json;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::new(format!("{}: {e}", util::display_path(path))))?;
+    let bad = |why: &str| Error::new(format!("{}: {why}", util::display_path(path)));
+    let rows = json::field(&text, "rows")
+        .and_then(json::items)
+        .ok_or_else(|| bad("no rows"))?;
+    for wanted in ["boot to first response", "peak req/s (wrk -c100)"] {
+        let row = rows
+            .iter()
+            .find(|r| json::field(r, "measure").and_then(json::string) == Some(wanted))
+            .ok_or_else(|| bad(&format!("no row `{wanted}`")))?;
+        for side in ["ours", "theirs"] {
+            let median = json::field(row, side)
+                .and_then(|s| json::field(s, "median"))
+                .and_then(json::number);
+            if !median.is_some_and(|m| m > 0.0) {
+                return Err(bad(&format!("`{wanted}` has no {side} measurement")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs every step until one fails, then prints a summary; fails if any step did.
@@ -208,6 +240,33 @@ fn ensure_targets() -> Result<(), Error> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_vs_linux_report_check_wants_both_sides_measured() {
+        let dir = std::env::temp_dir().join(format!("mg-vsl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("vs-linux.json");
+        let row = |m: &str, ours: u64, theirs: u64| {
+            format!(
+                "{{\"measure\": \"{m}\", \"unit\": \"ns\", \"ours\": {{\"median\": {ours}}}, \
+                 \"theirs\": {{\"median\": {theirs}}}}}"
+            )
+        };
+        let report = |theirs: u64| {
+            format!(
+                "{{\n  \"group\": \"vs-linux\",\n  \"rows\": [{}, {}]\n}}\n",
+                row("boot to first response", 116, theirs),
+                row("peak req/s (wrk -c100)", 6054, 570)
+            )
+        };
+        std::fs::write(&path, report(4353)).unwrap();
+        assert!(super::check_vs_linux_report(&path).is_ok());
+        std::fs::write(&path, report(0)).unwrap();
+        assert!(super::check_vs_linux_report(&path).is_err());
+        std::fs::write(&path, "{}").unwrap();
+        assert!(super::check_vs_linux_report(&path).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     use super::*;
 
     #[test]
