@@ -242,6 +242,17 @@ impl Netns {
         }
     }
 
+    /// Removes [`Netns::add_loss`]'s rules (after reading their counters). The UDP echo
+    /// that stops an appliance cannot survive loss: a lost echo of the stop word leaves the
+    /// client retrying against an appliance that has already exited.
+    pub fn remove_loss(&self) -> Result<(), String> {
+        run_command(
+            self.command("nft")
+                .args(["delete", "table", "netdev", "mgloss"]),
+        )
+        .map(|_| ())
+    }
+
     /// Packets dropped by [`Netns::add_loss`]'s rules so far: (ingress, egress), that is
     /// (from the appliance, to the appliance) on a TAP.
     pub fn loss_counts(&self) -> Result<(u64, u64), String> {

@@ -276,6 +276,7 @@ fn hosted_echo_on_a_tap(loss: u32) {
         let (from, to) = ns.loss_counts().unwrap();
         eprintln!("nftables dropped {from} packets from the appliance, {to} to it");
         assert!(from > 0 && to > 0, "no loss one way: {from} from, {to} to");
+        ns.remove_loss().unwrap();
     } else {
         let sink = SocketAddrV4::new(GUEST, 9);
         let source = SocketAddrV4::new(GUEST, 19);

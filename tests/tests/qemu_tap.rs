@@ -147,7 +147,9 @@ fn echo_on_a_tap(case: Case) {
             transfer.mbit_per_s()
         );
         let dropped = if case.loss > 0 {
-            Some(ns.loss_counts()?)
+            let counts = ns.loss_counts()?;
+            ns.remove_loss()?;
+            Some(counts)
         } else {
             None
         };
