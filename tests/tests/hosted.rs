@@ -4,26 +4,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits in the workspace")
-        .to_path_buf()
-}
+use morgana_tests::runner::{self, KillOnDrop};
 
-/// Builds appliance `name` in a target directory of its own (the outer `cargo test` holds the
-/// main one) and returns the binary's path.
 fn build(name: &str) -> PathBuf {
-    let target = workspace().join("target").join("e2e");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace())
-        .args(["build", "--quiet", "-p", name, "--target-dir"])
-        .arg(&target)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building {name} failed");
-    target.join("debug").join(name)
+    runner::build_hosted(name, false)
 }
 
 #[test]
@@ -181,18 +165,6 @@ fn echo_on_a_tap_answers_ping_tcp_and_udp_from_linux() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "echo failed: {stdout}");
     assert!(stdout.contains("echo: 3 datagrams echoed"), "{stdout}");
-}
-
-/// Kills the appliance if the test fails before it exits.
-struct KillOnDrop(Option<std::process::Child>);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(child) = self.0.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// `geteuid(2)`, without a libc dependency in the test crate.

@@ -7,13 +7,12 @@
 //! `qemu-system-aarch64` is missing every test is skipped, saying why. The exit code comes from
 //! the image's `morgana: exit code N` console line (see xtask's `qemu/aarch64.rs`).
 
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use morgana_tests::runner::{Run, xtask, xtask_answering};
 
 /// How long QEMU may run in one test (run-qemu's `--timeout`).
 const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
@@ -23,138 +22,6 @@ const RUN_MARGIN: Duration = Duration::from_secs(120);
 const BUILD_LIMIT: Duration = Duration::from_secs(15 * 60);
 /// run-qemu's exit code when it killed QEMU at `--timeout`.
 const EXIT_TIMED_OUT: i32 = 124;
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits in the workspace")
-        .to_path_buf()
-}
-
-/// What one xtask subprocess left behind.
-struct Run {
-    command: String,
-    status: ExitStatus,
-    /// xtask's stdout: the guest's console, each line with the time it arrived.
-    lines: Vec<(Instant, String)>,
-    /// xtask's own messages, and cargo's.
-    stderr: String,
-    /// Whether we killed it at its limit.
-    killed: Option<Duration>,
-}
-
-impl Run {
-    fn code(&self) -> Option<i32> {
-        self.status.code()
-    }
-
-    fn console(&self) -> String {
-        let lines: Vec<&str> = self.lines.iter().map(|(_, line)| line.as_str()).collect();
-        lines.join("\n")
-    }
-
-    /// Everything about the run, for assertion messages.
-    fn describe(&self) -> String {
-        format!(
-            "`{}`: {}\n--- console ---\n{}\n--- stderr ---\n{}",
-            self.command,
-            self.status,
-            self.console(),
-            self.stderr
-        )
-    }
-}
-
-/// Runs `cargo xtask ARGS` in `target/e2e`; after `limit`, kills it and everything it started.
-fn xtask(args: &[&str], limit: Duration) -> Run {
-    xtask_answering(args, limit, None)
-}
-
-/// [`xtask`], and when a console line contains `prompt.0`, writes `prompt.1` to its stdin (the
-/// guest's serial input).
-fn xtask_answering(
-    args: &[&str],
-    limit: Duration,
-    prompt: Option<(&'static str, &'static [u8])>,
-) -> Run {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let command = format!("cargo xtask {}", args.join(" "));
-    let mut child = Command::new(cargo)
-        .current_dir(workspace())
-        .args(["run", "--quiet", "--package", "xtask", "--"])
-        .args(args)
-        .env("CARGO_TARGET_DIR", workspace().join("target").join("e2e"))
-        .stdin(if prompt.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group, so that cargo, xtask and QEMU can be killed together.
-        .process_group(0)
-        .spawn()
-        .expect("cargo runs");
-    let (stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let mut stdin = child.stdin.take();
-    let (closed, stdout_closed) = mpsc::channel();
-    let lines = thread::spawn(move || {
-        let lines = timed_lines(stdout, |line| {
-            if let (Some((text, reply)), Some(input)) = (prompt, stdin.as_mut())
-                && line.contains(text)
-            {
-                use std::io::Write;
-                let _ = input.write_all(reply);
-                let _ = input.flush();
-            }
-        });
-        let _ = closed.send(());
-        lines
-    });
-    let errors = thread::spawn(move || {
-        let mut text = Vec::new();
-        let _ = stderr.read_to_end(&mut text);
-        String::from_utf8_lossy(&text).into_owned()
-    });
-    let start = Instant::now();
-    let killed = match stdout_closed.recv_timeout(limit) {
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            kill_group(&child);
-            Some(start.elapsed())
-        }
-        _ => None,
-    };
-    let status = child.wait().expect("cargo is waited for");
-    Run {
-        command,
-        status,
-        lines: lines.join().expect("the console reader finishes"),
-        stderr: errors.join().expect("the stderr reader finishes"),
-        killed,
-    }
-}
-
-/// Reads lines (without their `\r\n`) and when each arrived, until the pipe closes; `seen`
-/// is called with each line as it arrives.
-fn timed_lines(from: impl Read, mut seen: impl FnMut(&str)) -> Vec<(Instant, String)> {
-    let mut reader = BufReader::new(from);
-    let mut lines = Vec::new();
-    let mut line = Vec::new();
-    while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\r', '\n']).to_owned();
-        seen(&text);
-        lines.push((Instant::now(), text));
-        line.clear();
-    }
-    lines
-}
-
-/// Kills the process group `child` leads (cargo, xtask and QEMU), with `kill(1)`.
-fn kill_group(child: &Child) {
-    let group = format!("-{}", child.id());
-    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-}
 
 /// `true` (after printing why) when the test cannot run here.
 fn skip() -> bool {
