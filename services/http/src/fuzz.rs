@@ -59,6 +59,11 @@ pub fn request_head(data: &[u8]) {
                 if let crate::parse::Framing::Length(n) = req.framing {
                     assert!(n <= limits.max_body);
                 }
+                // What a baked site does with the request: decode the path, read the encodings.
+                if let Some(path) = crate::site::decode_path(&req.path) {
+                    assert!(!path.split('/').any(|seg| seg == ".." || seg == "."));
+                }
+                let _ = crate::site::accepts_gzip(req.headers.get_all("Accept-Encoding"));
                 assert_eq!(parse_request(head, &limits), Ok(req), "parsing is pure");
             }
             let _ = parse_response(head);
