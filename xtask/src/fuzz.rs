@@ -13,7 +13,12 @@ use std::process::ExitCode;
 use crate::util::{self, Cmd, Error};
 
 /// The cargo-fuzz projects, relative to the workspace root.
-const FUZZ_DIRS: &[&str] = &["netstack/fuzz", "boot/fuzz", "services/http/fuzz"];
+const FUZZ_DIRS: &[&str] = &[
+    "netstack/fuzz",
+    "boot/fuzz",
+    "services/http/fuzz",
+    "hypervisor/fuzz",
+];
 /// Seconds per target with `--smoke`.
 const SMOKE_SECONDS: u64 = 4;
 /// Seconds per target otherwise.
