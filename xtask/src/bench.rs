@@ -4,6 +4,7 @@
 mod boot;
 mod compare;
 mod floor;
+mod host_nginx;
 mod http;
 pub mod json;
 mod lab;

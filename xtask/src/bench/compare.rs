@@ -1,7 +1,7 @@
-//! A two-column comparison (ours against a baseline) with the ratio on every row, its spread,
-//! rendered for the console, Markdown and JSON, and compared with the previous run's JSON:
-//! a row whose value for us moved the wrong way by more than the run-to-run noise is flagged.
-//! Used by `bench http` and `bench vs-linux`.
+//! A comparison of ours against one or more baselines with the ratio to each on every row, its
+//! spread, rendered for the console, Markdown and JSON, and compared with the previous run's
+//! JSON: a row whose value for us moved the wrong way by more than the run-to-run noise is
+//! flagged. Used by `bench http` (the hosted build and nginx) and `bench vs-linux` (Linux).
 
 use std::fmt::Write as _;
 
@@ -114,14 +114,15 @@ impl Spread {
     }
 }
 
-/// One measured quantity for us and for the baseline.
+/// One measured quantity for us and for each baseline.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub name: String,
     pub unit: Unit,
     pub higher_is_better: bool,
     pub ours: Option<Spread>,
-    pub theirs: Option<Spread>,
+    /// One per baseline of the table, in its order.
+    pub theirs: Vec<Option<Spread>>,
 }
 
 impl Row {
@@ -137,22 +138,34 @@ impl Row {
             unit,
             higher_is_better,
             ours,
-            theirs,
+            theirs: vec![theirs],
         }
     }
 
-    /// Ours / theirs, on medians.
+    /// The row with the next baseline's value.
+    pub fn and(mut self, theirs: Option<Spread>) -> Row {
+        self.theirs.push(theirs);
+        self
+    }
+
+    /// Ours / the first baseline, on medians.
     pub fn ratio(&self) -> Option<f64> {
-        let ratio = self.ours?.median / self.theirs?.median;
+        self.ratio_to(0)
+    }
+
+    /// Ours / baseline `index`, on medians.
+    pub fn ratio_to(&self, index: usize) -> Option<f64> {
+        let ratio = self.ours?.median / self.theirs.get(index).copied().flatten()?.median;
         ratio.is_finite().then_some(ratio)
     }
 }
 
-/// Rows of ours against a baseline.
+/// Rows of ours against baselines.
 #[derive(Debug, Clone)]
 pub struct Table {
     pub ours: String,
-    pub theirs: String,
+    /// The baselines' names, in the order of [`Row::theirs`].
+    pub theirs: Vec<String>,
     pub rows: Vec<Row>,
 }
 
@@ -165,26 +178,29 @@ pub const SINGLE_NOISE: f64 = 0.50;
 
 impl Table {
     fn header(&self) -> Vec<String> {
-        vec![
-            "measure".to_owned(),
-            self.ours.clone(),
-            self.theirs.clone(),
-            format!("{}/{}", self.ours, self.theirs),
-        ]
+        let mut header = vec!["measure".to_owned(), self.ours.clone()];
+        header.extend(self.theirs.iter().cloned());
+        header.extend(
+            self.theirs
+                .iter()
+                .map(|theirs| format!("{}/{theirs}", self.ours)),
+        );
+        header
     }
 
     fn cells(&self) -> Vec<Vec<String>> {
+        let baselines = self.theirs.len();
         self.rows
             .iter()
             .map(|row| {
                 let show = |s: Option<Spread>| s.map_or_else(report::na, |s| s.show(row.unit));
-                vec![
-                    row.name.clone(),
-                    show(row.ours),
-                    show(row.theirs),
-                    row.ratio()
-                        .map_or_else(report::na, |ratio| format!("{ratio:.3}x")),
-                ]
+                let mut cells = vec![row.name.clone(), show(row.ours)];
+                cells.extend((0..baselines).map(|i| show(row.theirs.get(i).copied().flatten())));
+                cells.extend((0..baselines).map(|i| {
+                    row.ratio_to(i)
+                        .map_or_else(report::na, |ratio| format!("{ratio:.3}x"))
+                }));
+                cells
             })
             .collect()
     }
@@ -197,7 +213,8 @@ impl Table {
         report::markdown_table(&self.header(), &self.cells())
     }
 
-    /// The rows as a JSON array (values in the row's unit, `null` when not measured).
+    /// The rows as a JSON array (values in the row's unit, `null` when not measured): `theirs`
+    /// and `ratio` are the first baseline's, `baselines` has each one by name.
     pub fn json_rows(&self) -> String {
         let spread = |s: Option<Spread>| match s {
             None => "null".to_owned(),
@@ -213,15 +230,29 @@ impl Table {
             .rows
             .iter()
             .map(|row| {
+                let baselines: Vec<String> = self
+                    .theirs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        format!(
+                            "{{\"name\": {}, \"value\": {}, \"ratio\": {}}}",
+                            json_string(name),
+                            spread(row.theirs.get(i).copied().flatten()),
+                            json_number(row.ratio_to(i))
+                        )
+                    })
+                    .collect();
                 format!(
                     "    {{\"measure\": {}, \"unit\": {}, \"higher_is_better\": {}, \
-                     \"ours\": {}, \"theirs\": {}, \"ratio\": {}}}",
+                     \"ours\": {}, \"theirs\": {}, \"ratio\": {}, \"baselines\": [{}]}}",
                     json_string(&row.name),
                     json_string(row.unit.name()),
                     row.higher_is_better,
                     spread(row.ours),
-                    spread(row.theirs),
-                    json_number(row.ratio())
+                    spread(row.theirs.first().copied().flatten()),
+                    json_number(row.ratio()),
+                    baselines.join(", ")
                 )
             })
             .collect();
@@ -306,7 +337,7 @@ mod tests {
     fn table(ours: f64) -> Table {
         Table {
             ours: "morgana".into(),
-            theirs: "linux".into(),
+            theirs: vec!["linux".into()],
             rows: vec![
                 Row::new(
                     "peak",

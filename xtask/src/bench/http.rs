@@ -1,10 +1,11 @@
 //! `bench http`: requests per second and latency of the static site, the release image in QEMU
-//! (microvm, 1 vCPU) on a TAP, next to the same appliance built for the hosted platform (a
-//! Linux process on its own TAP) as the baseline of the same run.
+//! (microvm, 1 vCPU) on a TAP, next to two baselines of the same run: the same appliance built
+//! for the hosted platform (a Linux process on its own TAP), and nginx on the host serving the
+//! same files ([`host_nginx`]).
 //!
 //! Peak throughput is closed-loop: wrk, keep-alive, 100 connections, a few runs. Latency is
 //! open-loop ([`loadgen::open_loop`]) at fixed offered rates, a quarter, a half and three
-//! quarters of the lower of the two peaks, so both are measured at the same rates. Writes
+//! quarters of the lowest of the peaks, so all are measured at the same rates. Writes
 //! `target/bench/http.{md,json}` and `http-latency.svg`.
 
 use std::fs;
@@ -16,7 +17,7 @@ use morgana_tests::netns::{self, GUEST, PEER, PREFIX};
 use super::compare::{Row, Spread, Table, Unit};
 use super::lab::{self, Lab, Server};
 use super::loadgen::{OpenLoop, Wrk};
-use super::{Options, plot, save};
+use super::{Options, host_nginx, plot, save};
 use crate::build::{self, Arch, BuildArgs};
 use crate::qemu::{self, Accel, Machine, Net, Vm};
 use crate::util::{self, Error};
@@ -156,15 +157,23 @@ fn show(ns: Option<f64>) -> String {
     ns.map_or_else(|| "n/a".into(), super::report::format_ns)
 }
 
-/// The throughput and latency rows of a comparison.
-pub fn load_rows(
-    plan: &Plan,
-    ours: (&[Wrk], &[OpenLoop]),
-    theirs: (&[Wrk], &[OpenLoop]),
-) -> Vec<Row> {
+/// One server's load runs: wrk peaks and open-loop latency.
+pub type Load<'a> = (&'a [Wrk], &'a [OpenLoop]);
+
+/// The throughput and latency rows of a comparison of `ours` against each of `theirs`.
+pub fn load_rows(plan: &Plan, ours: Load, theirs: &[Load]) -> Vec<Row> {
     let wrk_rows = |name: &str, pick: fn(&Wrk) -> Option<f64>, unit, higher| {
         let spread = |runs: &[Wrk]| Spread::of(&runs.iter().filter_map(pick).collect::<Vec<_>>());
-        Row::new(name, unit, higher, spread(ours.0), spread(theirs.0))
+        theirs.iter().fold(
+            Row {
+                name: name.to_owned(),
+                unit,
+                higher_is_better: higher,
+                ours: spread(ours.0),
+                theirs: Vec::new(),
+            },
+            |row, their| row.and(spread(their.0)),
+        )
     };
     let c = plan.wrk_connections;
     let mut rows = vec![
@@ -178,8 +187,24 @@ pub fn load_rows(
         wrk_rows(&format!("wrk -c{c} p99"), |w| w.p99, Unit::Ns, false),
     ];
     for (index, ours_run) in ours.1.iter().enumerate() {
-        let theirs_run = theirs.1.get(index);
         let rate = ours_run.rate;
+        // A baseline's run at the same rate (each ran the same list of rates).
+        let theirs_runs: Vec<Option<&OpenLoop>> = theirs
+            .iter()
+            .map(|their| their.1.get(index).filter(|run| run.rate == rate))
+            .collect();
+        let row = |label: String, unit, value: &dyn Fn(&OpenLoop) -> Option<f64>| {
+            theirs_runs.iter().fold(
+                Row {
+                    name: label,
+                    unit,
+                    higher_is_better: false,
+                    ours: value(ours_run).map(Spread::one),
+                    theirs: Vec::new(),
+                },
+                |row, their| row.and(their.and_then(value).map(Spread::one)),
+            )
+        };
         for (label, quantile) in [
             ("p50", Some(0.5)),
             ("p90", Some(0.9)),
@@ -187,30 +212,31 @@ pub fn load_rows(
             ("p99.9", Some(0.999)),
             ("max", None),
         ] {
-            let value = |run: &OpenLoop| match quantile {
-                Some(q) => run.at(q),
-                None => run.max(),
-            };
-            rows.push(Row::new(
+            rows.push(row(
                 format!("{rate:.0}/s open loop {label}"),
                 Unit::Ns,
-                false,
-                value(ours_run).map(Spread::one),
-                theirs_run.and_then(value).map(Spread::one),
+                &|run: &OpenLoop| match quantile {
+                    Some(q) => run.at(q),
+                    None => run.max(),
+                },
             ));
         }
-        rows.push(Row::new(
+        rows.push(row(
             format!("{rate:.0}/s open loop errors"),
             Unit::Count,
-            false,
-            Some(Spread::one(ours_run.errors as f64)),
-            theirs_run.map(|run| Spread::one(run.errors as f64)),
+            &|run: &OpenLoop| Some(run.errors as f64),
         ));
     }
     rows
 }
 
-/// Builds both flavours, serves from both, loads both, and saves the report.
+/// Each server's peak runs and latency runs, in [`SERVERS`]' order.
+type Measured = (Vec<Vec<Wrk>>, Vec<Vec<OpenLoop>>);
+
+/// The servers of one run, in the table's order: Morgana first, then the baselines.
+const SERVERS: [&str; 3] = ["Morgana", "hosted", "nginx"];
+
+/// Builds both flavours, prepares nginx, serves from all three, loads each, and saves the report.
 pub fn run(group: &'static str, dir: &Path, options: &Options) -> Result<(), Error> {
     if options.arch != Arch::X86_64 {
         return Err(Error::usage(
@@ -229,12 +255,14 @@ pub fn run(group: &'static str, dir: &Path, options: &Options) -> Result<(), Err
         release: true,
         arch: None,
     })?;
+    let nginx = host_nginx::prepare(&dir.join("cache"))?;
     let (accel, why) = qemu::choose_accel(Some(options.accel))?;
     eprintln!("accel: {accel} ({why})");
     let plan = Plan::new(options.quick);
     fs::create_dir_all(dir).map_err(|err| Error::new(format!("{}: {err}", dir.display())))?;
+    let nginx_args = host_nginx::setup(&dir.join("nginx-host"), &site_dir())?;
 
-    let result = (|| -> Result<(Table, Vec<OpenLoop>, Vec<OpenLoop>), String> {
+    let result = (|| -> Result<Measured, String> {
         let (morgana_lab, mut morgana) = boot_morgana(&image.path, accel, MEM, dir)?;
         // No SYN before the appliance says it serves: under KVM, frames that reach the NIC
         // while the guest boots wedge its network for good (it stops taking frames).
@@ -246,36 +274,46 @@ pub fn run(group: &'static str, dir: &Path, options: &Options) -> Result<(), Err
         let (hosted_lab, mut hosted) = start_hosted(&hosted.path, dir)?;
         let first = hosted_lab.serves(&mut hosted, BOOT_LIMIT)?;
         eprintln!("hosted: first response {first:?} after spawn");
+        let (nginx_lab, _nginx_ns, mut nginx_server) =
+            start_nginx(&nginx.binary, &nginx_args, dir)?;
+        let first = nginx_lab.serves(&mut nginx_server, BOOT_LIMIT)?;
+        eprintln!("nginx: first response {first:?} after spawn");
 
-        let morgana_peak = peak(&morgana_lab, &plan, "morgana")?;
-        let hosted_peak = peak(&hosted_lab, &plan, "hosted")?;
+        let labs = [&morgana_lab, &hosted_lab, &nginx_lab];
+        let peaks = labs
+            .iter()
+            .zip(SERVERS)
+            .map(|(lab, who)| peak(lab, &plan, who))
+            .collect::<Result<Vec<_>, _>>()?;
         let median = |runs: &[Wrk]| {
             Spread::of(&runs.iter().map(|w| w.requests_per_s).collect::<Vec<_>>())
                 .map_or(0.0, |s| s.median)
         };
-        let rates = rates(&[median(&morgana_peak), median(&hosted_peak)]);
-        let morgana_open = latency(&morgana_lab, &plan, &rates, "morgana")?;
-        let hosted_open = latency(&hosted_lab, &plan, &rates, "hosted")?;
-        let table = Table {
-            ours: "Morgana".to_owned(),
-            theirs: "hosted".to_owned(),
-            rows: load_rows(
-                &plan,
-                (&morgana_peak, &morgana_open),
-                (&hosted_peak, &hosted_open),
-            ),
-        };
-        Ok((table, morgana_open, hosted_open))
+        let rates = rates(&peaks.iter().map(|runs| median(runs)).collect::<Vec<_>>());
+        let open = labs
+            .iter()
+            .zip(SERVERS)
+            .map(|(lab, who)| latency(lab, &plan, &rates, who))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((peaks, open))
     })();
-    let (table, morgana_open, hosted_open) =
-        result.map_err(|why| Error::new(format!("bench http: {why}")))?;
+    let (peaks, open) = result.map_err(|why| Error::new(format!("bench http: {why}")))?;
+    let theirs: Vec<Load> = (1..SERVERS.len())
+        .map(|i| (peaks[i].as_slice(), open[i].as_slice()))
+        .collect();
+    let table = Table {
+        ours: SERVERS[0].to_owned(),
+        theirs: SERVERS[1..].iter().map(|&s| s.to_owned()).collect(),
+        rows: load_rows(&plan, (&peaks[0], &open[0]), &theirs),
+    };
 
     let setup = format!(
         "static-site (release), `access_log=off`, `GET /` ({} bytes of HTML). Morgana: QEMU \
-         {MACHINE}, 1 vCPU, {MEM}, accel {accel}{}, virtio-net on a TAP. Baseline: the same \
-         appliance built for the hosted platform, a Linux process on its own TAP. Each in a \
-         network namespace of its own, the load generator inside it (Linux at {PEER}, the \
-         server at {GUEST}/{PREFIX}). {}.",
+         {MACHINE}, 1 vCPU, {MEM}, accel {accel}{}, virtio-net on a TAP. Baselines: the same \
+         appliance built for the hosted platform, a Linux process on its own TAP; and {} on the \
+         host (one worker, no access log, sendfile, keep-alive) serving the same directory, in \
+         a network namespace of its own behind a veth pair. Each server has its own namespace \
+         with the load generator in it (Linux at {PEER}, the server at {GUEST}/{PREFIX}). {}.",
         site_bytes("index.html"),
         if accel == Accel::Tcg {
             " (TCG: every guest instruction emulated; PVM KVM here makes each virtio \
@@ -283,14 +321,17 @@ pub fn run(group: &'static str, dir: &Path, options: &Options) -> Result<(), Err
         } else {
             ""
         },
+        nginx.package.replace('=', " "),
         plan.describe()
     );
+    let all_series: Vec<plot::Series> = SERVERS
+        .iter()
+        .zip(&open)
+        .flat_map(|(who, runs)| series(who, runs))
+        .collect();
     let svg = plot::percentiles(
         "static-site GET / latency by percentile (open loop)",
-        &series("Morgana", &morgana_open)
-            .into_iter()
-            .chain(series("hosted", &hosted_open))
-            .collect::<Vec<_>>(),
+        &all_series,
     );
     let svg_path = dir.join(format!("{group}-latency.svg"));
     fs::write(&svg_path, svg)
@@ -394,6 +435,24 @@ fn start_hosted(binary: &Path, dir: &Path) -> Result<(Lab, Server), String> {
     Ok((lab, server))
 }
 
+/// A lab for the load generator, joined by a veth pair to a namespace of nginx's own (kept
+/// until dropped) where nginx runs at [`GUEST`].
+fn start_nginx(binary: &Path, args: &[String], dir: &Path) -> Result<(Lab, Lab, Server), String> {
+    let lab = Lab::empty("mgbn")?;
+    let server = Lab::empty("mgbs")?;
+    let ifname = netns::unique_ifname("mgbn");
+    lab.ns.add_veth_to(&server.ns, &ifname, GUEST)?;
+    // add_veth_to sends one segment per packet on the far end (for loss tests); nginx gets
+    // the default segmentation offload back.
+    server
+        .ns
+        .ip(&["link", "set", &ifname, "gso_max_segs", "65535"])?;
+    lab.ns
+        .ip(&["addr", "add", &format!("{PEER}/{PREFIX}"), "dev", &ifname])?;
+    let nginx = server.spawn(binary, args, &dir.join("nginx-console.log"))?;
+    Ok((lab, server, nginx))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,8 +487,10 @@ mod tests {
             p99: None,
             errors: 0,
         }];
-        let rows = load_rows(&plan, (&wrk, &[]), (&wrk, &[]));
+        let rows = load_rows(&plan, (&wrk, &[]), &[(&wrk, &[]), (&[], &[])]);
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0].ratio(), Some(1.0));
+        assert_eq!(rows[0].theirs.len(), 2);
+        assert_eq!(rows[0].ratio_to(1), None);
     }
 }

@@ -294,7 +294,7 @@ fn kernel_package() -> Result<String, Error> {
         })
 }
 
-fn candidate_version(package: &str) -> Result<String, Error> {
+pub fn candidate_version(package: &str) -> Result<String, Error> {
     let out = output(Command::new("apt-cache").args(["show", "--no-all-versions", package]))?;
     out.lines()
         .find_map(|line| line.strip_prefix("Version: "))
@@ -303,7 +303,7 @@ fn candidate_version(package: &str) -> Result<String, Error> {
 }
 
 /// `apt-get download PACKAGE=VERSION` into `debs` (unless there), then `dpkg-deb -x` into `root`.
-fn fetch_and_unpack(versioned: &str, debs: &Path, root: &Path) -> Result<(), Error> {
+pub fn fetch_and_unpack(versioned: &str, debs: &Path, root: &Path) -> Result<(), Error> {
     let name = versioned.split('=').next().unwrap_or(versioned);
     let present = |debs: &Path| {
         fs::read_dir(debs).ok().and_then(|entries| {
@@ -332,7 +332,7 @@ fn fetch_and_unpack(versioned: &str, debs: &Path, root: &Path) -> Result<(), Err
 }
 
 /// The libraries `ldd` lists for `binary`: (file name, path on this host).
-fn ldd(binary: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
+pub fn ldd(binary: &Path) -> Result<Vec<(String, PathBuf)>, Error> {
     let out = output(Command::new("ldd").arg(binary))?;
     let mut libs = Vec::new();
     for line in out.lines().map(str::trim) {

@@ -111,15 +111,28 @@ pub fn percentiles(title: &str, series: &[Series]) -> String {
         HEIGHT - 10.0,
         TOP + plot_h / 2.0
     );
-    let series_first_label = series.first().map(|s| s.label.clone()).unwrap_or_default();
+    // One line style per server (the label's first word): the first solid, the baselines
+    // dashed, then dotted.
+    let first_word = |label: &str| label.split_whitespace().next().unwrap_or("").to_owned();
+    let mut servers: Vec<String> = Vec::new();
+    for series in series {
+        let server = first_word(&series.label);
+        if !servers.contains(&server) {
+            servers.push(server);
+        }
+    }
+    // And one colour per rank within the server's series (the offered rate), so that the
+    // servers' lines at the same rate share a colour.
+    let mut seen = vec![0usize; servers.len()];
     for (index, (series, line)) in series.iter().zip(&points).enumerate() {
-        let colour = COLOURS[index % COLOURS.len()];
-        // The baseline's lines dashed: those whose first word is not the first series'.
-        let first_word = |label: &str| label.split_whitespace().next().unwrap_or("").to_owned();
-        let dash = if first_word(&series.label) == first_word(&series_first_label) {
-            ""
-        } else {
-            " stroke-dasharray=\"6 4\""
+        let server = first_word(&series.label);
+        let style = servers.iter().position(|s| *s == server).unwrap_or(0);
+        let colour = COLOURS[seen[style] % COLOURS.len()];
+        seen[style] += 1;
+        let dash = match style % 3 {
+            0 => "",
+            1 => " stroke-dasharray=\"6 4\"",
+            _ => " stroke-dasharray=\"2 3\"",
         };
         let path: Vec<String> = line
             .iter()

@@ -107,7 +107,7 @@ pub fn run(group: &'static str, dir: &Path, options: &Options) -> Result<(), Err
     rows.extend(http::load_rows(
         &plan,
         (&measured.morgana_peak, &measured.morgana_open),
-        (&measured.linux_peak, &measured.linux_open),
+        &[(&measured.linux_peak, &measured.linux_open)],
     ));
     let bytes = |b: Option<u64>| b.map(|b| Spread::one(b as f64));
     rows.extend([
@@ -146,7 +146,7 @@ pub fn run(group: &'static str, dir: &Path, options: &Options) -> Result<(), Err
     ]);
     let table = Table {
         ours: "Morgana".to_owned(),
-        theirs: "Linux".to_owned(),
+        theirs: vec!["Linux".to_owned()],
         rows,
     };
     let setup = format!(
@@ -570,7 +570,7 @@ fn aarch64(group: &'static str, dir: &Path, options: &Options) -> Result<(), Err
     rows.extend(http::load_rows(
         &plan,
         (&m.morgana_peak, &m.morgana_open),
-        (&[], &[]),
+        &[(&[], &[])],
     ));
     rows.extend([
         Row::new(
@@ -608,7 +608,7 @@ fn aarch64(group: &'static str, dir: &Path, options: &Options) -> Result<(), Err
     ]);
     let table = Table {
         ours: "Morgana (aarch64)".to_owned(),
-        theirs: "Linux".to_owned(),
+        theirs: vec!["Linux".to_owned()],
         rows,
     };
     let setup = format!(
