@@ -52,6 +52,24 @@ impl Site {
         self.files
     }
 
+    /// How many bytes of the image the site takes, at most: its table, each file's bytes and
+    /// gzip variant, and its strings (content types the linker may share are counted each time).
+    /// An image's size less this is the size of the code that serves it.
+    pub fn baked_bytes(&self) -> usize {
+        core::mem::size_of_val(self.files)
+            + self
+                .files
+                .iter()
+                .map(|f| {
+                    f.path.len()
+                        + f.content_type.len()
+                        + f.etag.len()
+                        + f.body.len()
+                        + f.gzip.map_or(0, <[u8]>::len)
+                })
+                .sum::<usize>()
+    }
+
     /// The file at URL path `path` (already decoded), exactly.
     pub fn get(&self, path: &str) -> Option<&'static SiteFile> {
         self.files

@@ -17,7 +17,7 @@ use morgana_tests::netns::{self, GUEST, PEER, PREFIX};
 use super::compare::{Row, Spread, Table, Unit};
 use super::lab::{self, Lab, Server};
 use super::loadgen::{OpenLoop, Wrk};
-use super::{Options, host_nginx, plot, save};
+use super::{Options, host_nginx, linux_vm, plot, save};
 use crate::build::{self, Arch, BuildArgs};
 use crate::qemu::{self, Accel, Machine, Net, Vm};
 use crate::util::{self, Error};
@@ -230,8 +230,13 @@ pub fn load_rows(plan: &Plan, ours: Load, theirs: &[Load]) -> Vec<Row> {
     rows
 }
 
-/// Each server's peak runs and latency runs, in [`SERVERS`]' order.
-type Measured = (Vec<Vec<Wrk>>, Vec<Vec<OpenLoop>>);
+/// Each server's peak runs and latency runs, in [`SERVERS`]' order, and the bytes of the
+/// baked site in Morgana's image.
+type Measured = (Vec<Vec<Wrk>>, Vec<Vec<OpenLoop>>, Option<u64>);
+
+/// The issue's goal for the image less its site content (MirageOS's web server appliance was
+/// 172 KB after dead-code elimination).
+const GOAL_IMAGE_BYTES: u64 = 256 * 1024;
 
 /// The servers of one run, in the table's order: Morgana first, then the baselines.
 const SERVERS: [&str; 3] = ["Morgana", "hosted", "nginx"];
@@ -271,6 +276,7 @@ pub fn run(group: &'static str, dir: &Path, options: &Options) -> Result<(), Err
         // the boot probers' 12 ms, and abandoned handshakes pile up.
         let boot = morgana_lab.serves(&mut morgana, BOOT_LIMIT)?;
         eprintln!("morgana: first response {boot:?} after spawn");
+        let baked = baked_bytes(&morgana.log_text());
         let (hosted_lab, mut hosted) = start_hosted(&hosted.path, dir)?;
         let first = hosted_lab.serves(&mut hosted, BOOT_LIMIT)?;
         eprintln!("hosted: first response {first:?} after spawn");
@@ -295,16 +301,25 @@ pub fn run(group: &'static str, dir: &Path, options: &Options) -> Result<(), Err
             .zip(SERVERS)
             .map(|(lab, who)| latency(lab, &plan, &rates, who))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((peaks, open))
+        Ok((peaks, open, baked))
     })();
-    let (peaks, open) = result.map_err(|why| Error::new(format!("bench http: {why}")))?;
+    let (peaks, open, baked) = result.map_err(|why| Error::new(format!("bench http: {why}")))?;
     let theirs: Vec<Load> = (1..SERVERS.len())
         .map(|i| (peaks[i].as_slice(), open[i].as_slice()))
         .collect();
+    let mut rows = load_rows(&plan, (&peaks[0], &open[0]), &theirs);
+    let sizes = Sizes {
+        image: image.bytes,
+        code: fs::read(&image.elf)
+            .ok()
+            .and_then(|elf| linux_vm::executable_bytes(&elf)),
+        baked,
+    };
+    rows.extend(sizes.rows(SERVERS.len() - 1));
     let table = Table {
         ours: SERVERS[0].to_owned(),
         theirs: SERVERS[1..].iter().map(|&s| s.to_owned()).collect(),
-        rows: load_rows(&plan, (&peaks[0], &open[0]), &theirs),
+        rows,
     };
 
     let setup = format!(
@@ -336,10 +351,11 @@ pub fn run(group: &'static str, dir: &Path, options: &Options) -> Result<(), Err
     let svg_path = dir.join(format!("{group}-latency.svg"));
     fs::write(&svg_path, svg)
         .map_err(|err| Error::new(format!("{}: {err}", svg_path.display())))?;
-    let text = format!("{setup}\n\n{}", table.text());
+    let goal = sizes.goal();
+    let text = format!("{setup}\n\n{}\n{goal}", table.text());
     println!("\n{text}");
     let markdown = format!(
-        "# Bench: http\n\n{setup}\n\n{}\nLatency by percentile: [{group}-latency.svg]({group}-latency.svg)\n",
+        "# Bench: http\n\n{setup}\n\n{}\n{goal}\n\nLatency by percentile: [{group}-latency.svg]({group}-latency.svg)\n",
         table.markdown()
     );
     let json = format!(
@@ -352,6 +368,64 @@ pub fn run(group: &'static str, dir: &Path, options: &Options) -> Result<(), Err
     })?;
     println!("wrote {}", util::display_path(&svg_path));
     Ok(())
+}
+
+/// Morgana's image sizes (the baselines' columns stay empty: a Linux process or nginx with its
+/// libraries is not a bootable image).
+struct Sizes {
+    /// As booted: the stripped ELF.
+    image: u64,
+    /// Executable sections of the ELF.
+    code: Option<u64>,
+    /// What the appliance says its baked site takes (table, bytes, variants, strings).
+    baked: Option<u64>,
+}
+
+impl Sizes {
+    fn without_site(&self) -> Option<u64> {
+        self.baked.map(|baked| self.image.saturating_sub(baked))
+    }
+
+    fn rows(&self, baselines: usize) -> Vec<Row> {
+        let row = |name: &str, bytes: Option<u64>| Row {
+            name: name.to_owned(),
+            unit: Unit::Bytes,
+            higher_is_better: false,
+            ours: bytes.map(|b| Spread::one(b as f64)),
+            theirs: vec![None; baselines],
+        };
+        vec![
+            row("image size (as booted)", Some(self.image)),
+            row("image less its baked site", self.without_site()),
+            row("code (executable sections)", self.code),
+        ]
+    }
+
+    fn goal(&self) -> String {
+        match self.without_site() {
+            Some(bytes) => format!(
+                "- static-site without its site content ≤ {} KiB: {:.1} KiB ({})",
+                GOAL_IMAGE_BYTES / 1024,
+                bytes as f64 / 1024.0,
+                if bytes <= GOAL_IMAGE_BYTES {
+                    "met"
+                } else {
+                    "NOT met"
+                }
+            ),
+            None => "- static-site without its site content: not measured (no `baked` figure on \
+                     its console)"
+                .to_owned(),
+        }
+    }
+}
+
+/// The baked site's bytes from static-site's console line
+/// (`static-site: 5 files (4073 bytes; 6120 baked) at ...`).
+fn baked_bytes(console: &str) -> Option<u64> {
+    let line = console.lines().find(|line| line.starts_with(SERVING))?;
+    let (before, _) = line.split_once(" baked)")?;
+    before.rsplit(' ').next()?.parse().ok()
 }
 
 /// The plot's series: one per offered rate.
@@ -476,6 +550,32 @@ mod tests {
             let append = args.iter().position(|a| a == "-append").unwrap();
             assert!(args[append + 1].ends_with("access_log=off"));
         }
+    }
+
+    #[test]
+    fn reads_the_baked_bytes_and_judges_the_size() {
+        let console =
+            "morgana: up\nstatic-site: 5 files (4073 bytes; 6120 baked) at http://10.7.0.2:80/\n";
+        assert_eq!(baked_bytes(console), Some(6120));
+        assert_eq!(baked_bytes("static-site: 5 files (4073 bytes) at x"), None);
+        let sizes = Sizes {
+            image: 6120 + 256 * 1024,
+            code: None,
+            baked: Some(6120),
+        };
+        assert!(
+            sizes.goal().ends_with("256.0 KiB (met)"),
+            "{}",
+            sizes.goal()
+        );
+        let rows = sizes.rows(2);
+        assert_eq!(rows[1].ours.map(|s| s.median), Some(262144.0));
+        assert_eq!(rows[1].theirs.len(), 2);
+        let over = Sizes {
+            image: 300 * 1024,
+            ..sizes
+        };
+        assert!(over.goal().ends_with("(NOT met)"));
     }
 
     #[test]

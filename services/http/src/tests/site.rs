@@ -136,3 +136,13 @@ fn unknown_escaping_and_other_methods_are_refused() {
     );
     assert!(out.contains("Content-Length: 14\r\n"), "{out}");
 }
+
+#[test]
+fn baked_bytes_count_the_table_the_bodies_the_variants_and_the_strings() {
+    let strings = 16 + 24 + 6 + 11 + 24 + 6 + 15 + 25 + 6;
+    let bodies = 12 + 14 + 8 + 10;
+    assert_eq!(
+        SITE.baked_bytes(),
+        3 * core::mem::size_of::<SiteFile>() + strings + bodies
+    );
+}
