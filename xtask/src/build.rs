@@ -101,6 +101,17 @@ pub fn build_image_with(args: &BuildArgs, features: &[&str]) -> Result<Image, Er
     };
     let bytes = file_size(&elf)?;
     eprintln!("image: {}", describe_file(&elf, bytes));
+    if args.arch.is_some()
+        && let Some(code) = std::fs::read(&elf)
+            .ok()
+            .and_then(|elf| crate::bench::executable_bytes(&elf))
+    {
+        // The measure of the size goal (`bench vs-linux`): code, without data or the site.
+        eprintln!(
+            "code: {code} bytes ({:.1} KiB) of executable sections",
+            code as f64 / 1024.0
+        );
+    }
     if args.arch == Some(Arch::Aarch64) {
         // What boots is the raw Image (no symbols to strip); the ELF is what a debugger loads.
         let path = arm64::write_image(&elf)?;
