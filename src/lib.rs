@@ -20,6 +20,21 @@
 //!
 //! What is here: the executor ([`executor`]: tasks, timers, sync, combinators), the [`Env`] an
 //! appliance gets, console macros ([`println!`], [`print!`]) and the `log` facade ([`log`]).
+//!
+//! # Features
+//!
+//! - `xen` (off by default): Xen PVH guest support in the x86_64 image: the Xen platform (PV
+//!   console, event channels, pvclock, Xen's single-shot timer, `SCHEDOP_shutdown`) and the
+//!   netfront NIC. Without it the image is for QEMU and KVM (virtio, the local APIC, COM1), and
+//!   about 30 KiB smaller; started on Xen anyway, it prints "this image was built without Xen
+//!   support (feature `xen`)" on the PV console and Xen's debug port and shuts the domain down
+//!   (exit code 104). `cargo xtask run-xen` and `cargo xtask xen-lab` turn it on (as
+//!   `--features morgana/xen`); so does `morgana = { ..., features = ["xen"] }` in an
+//!   appliance's `Cargo.toml`. It changes nothing on AArch64 or the hosted platform.
+//!
+//!   It is off by default because an appliance's `cargo build` most often targets QEMU or KVM,
+//!   and a dependency's default feature cannot be turned off from the command line: off, both
+//!   images are one flag away.
 #![no_std]
 
 extern crate alloc;

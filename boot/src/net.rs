@@ -1,5 +1,5 @@
 //! The network in one call: [`start`] finds the platform's NIC (virtio-net on x86_64 images under
-//! QEMU, netfront under Xen, a TAP device on the hosted platform), configures IPv4, spawns the stack's task and returns the
+//! QEMU, netfront under Xen with the `xen` feature, a TAP device on the hosted platform), configures IPv4, spawns the stack's task and returns the
 //! handle that sockets ([`UdpSocket`], [`TcpListener`], [`TcpStream`]) are made from.
 //!
 //! The address: `ip=ADDR/PREFIX` (and `gw=ADDR`) on the command line configures it statically;
@@ -153,10 +153,11 @@ async fn log_leases(handle: StackHandle) {
     }
 }
 
-/// x86_64: netfront when start-up found Xen, else virtio-net.
+/// x86_64: netfront when start-up found Xen (feature `xen`), else virtio-net.
 #[cfg(all(target_os = "none", target_arch = "x86_64"))]
-fn device(_env: &Env, seed: u64) -> Result<crate::arch::x86_64::xen_net::Nic, NetError> {
-    crate::arch::x86_64::xen_net::Nic::open(seed).map_err(NetError::Device)
+fn device(_env: &Env, seed: u64) -> Result<crate::arch::x86_64::Nic, NetError> {
+    use alloc::string::ToString;
+    crate::arch::x86_64::Nic::open(seed).map_err(|e| NetError::Device(e.to_string()))
 }
 
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]

@@ -24,6 +24,7 @@ pub mod dhcp;
 pub mod iface;
 pub mod io;
 pub mod phy;
+mod portmap;
 pub mod tcp;
 pub mod udp;
 pub mod wire;

@@ -15,6 +15,8 @@ mod plot;
 mod report;
 mod vs_linux;
 
+pub use linux_vm::executable_bytes;
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};

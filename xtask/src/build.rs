@@ -90,12 +90,28 @@ pub fn run_hosted(args: &BuildArgs, program_args: &[String]) -> Result<ExitCode,
 /// Builds the image and prints its path and size (and its stripped copy's, for a bare-metal
 /// release build).
 pub fn build_image(args: &BuildArgs) -> Result<Image, Error> {
+    build_image_with(args, &[])
+}
+
+/// [`build_image`] with cargo features turned on (`--features A,B`), such as `morgana/xen`.
+pub fn build_image_with(args: &BuildArgs, features: &[&str]) -> Result<Image, Error> {
     let elf = match args.arch {
-        None => build_hosted(args)?,
-        Some(arch) => build_bare_metal(arch, args)?,
+        None => build_hosted(args, features)?,
+        Some(arch) => build_bare_metal(arch, args, features)?,
     };
     let bytes = file_size(&elf)?;
     eprintln!("image: {}", describe_file(&elf, bytes));
+    if args.arch.is_some()
+        && let Some(code) = std::fs::read(&elf)
+            .ok()
+            .and_then(|elf| crate::bench::executable_bytes(&elf))
+    {
+        // The measure of the size goal (`bench vs-linux`): code, without data or the site.
+        eprintln!(
+            "code: {code} bytes ({:.1} KiB) of executable sections",
+            code as f64 / 1024.0
+        );
+    }
     if args.arch == Some(Arch::Aarch64) {
         // What boots is the raw Image (no symbols to strip); the ELF is what a debugger loads.
         let path = arm64::write_image(&elf)?;
@@ -133,21 +149,30 @@ fn file_size(path: &Path) -> Result<u64, Error> {
 }
 
 /// The hosted flavour: `cargo build -p NAME`, a Linux process at `target/<profile>/NAME`.
-fn build_hosted(args: &BuildArgs) -> Result<PathBuf, Error> {
+fn build_hosted(args: &BuildArgs, features: &[&str]) -> Result<PathBuf, Error> {
     let file_name = format!("{}{}", args.appliance, std::env::consts::EXE_SUFFIX);
-    cargo_build(args, None, &file_name)
+    cargo_build(args, None, &file_name, features)
 }
 
 /// A bare-metal image: `cargo build -p NAME --target <arch>-unknown-none`, an ELF at
 /// `target/<target>/<profile>/NAME`. QEMU boots the x86_64 ELF with `-kernel` (PVH); the
 /// AArch64 ELF becomes an arm64 Image next to it (see `build_image`).
-fn build_bare_metal(arch: Arch, args: &BuildArgs) -> Result<PathBuf, Error> {
-    cargo_build(args, Some(arch.target()), &args.appliance)
+fn build_bare_metal(arch: Arch, args: &BuildArgs, features: &[&str]) -> Result<PathBuf, Error> {
+    cargo_build(args, Some(arch.target()), &args.appliance, features)
 }
 
-/// Runs `cargo build -p NAME [--target TARGET] [--release]` and returns the path of the binary.
-fn cargo_build(args: &BuildArgs, target: Option<&str>, file_name: &str) -> Result<PathBuf, Error> {
+/// Runs `cargo build -p NAME [--target TARGET] [--release] [--features F]` and returns the
+/// path of the binary.
+fn cargo_build(
+    args: &BuildArgs,
+    target: Option<&str>,
+    file_name: &str,
+    features: &[&str],
+) -> Result<PathBuf, Error> {
     let mut cargo = Cmd::cargo().args(["build", "-p", &args.appliance]);
+    if !features.is_empty() {
+        cargo = cargo.args(["--features", &features.join(",")]);
+    }
     if let Some(dir) = SITE_DIR.get() {
         cargo = cargo.env("MORGANA_SITE_DIR", &dir.to_string_lossy());
     }

@@ -131,13 +131,29 @@ pub fn xl_config(
     )
 }
 
-/// Builds the x86_64 image (release images are stripped copies).
+/// The cargo feature that puts Xen PVH guest support into an x86_64 image (the `morgana`
+/// crate's `xen`; images built without it say so on Xen and stop).
+pub const XEN_FEATURE: &str = "morgana/xen";
+
+/// Builds the x86_64 image with Xen support ([`XEN_FEATURE`]; release images are stripped
+/// copies) and copies what boots to `<appliance>.xen` next to it: the image without the feature
+/// (`cargo xtask build`, `run-qemu`) is built to the same path, and an xl configuration must
+/// not end up pointing at that one.
 pub fn build_image(appliance: &str, release: bool) -> Result<build::Image, Error> {
-    build::build_image(&BuildArgs {
-        appliance: appliance.to_owned(),
-        release,
-        arch: Some(Arch::X86_64),
-    })
+    let mut image = build::build_image_with(
+        &BuildArgs {
+            appliance: appliance.to_owned(),
+            release,
+            arch: Some(Arch::X86_64),
+        },
+        &[XEN_FEATURE],
+    )?;
+    let xen = image.path.with_file_name(format!("{appliance}.xen"));
+    std::fs::copy(&image.path, &xen)
+        .map_err(|e| Error::new(format!("cannot copy the image to {}: {e}", xen.display())))?;
+    eprintln!("Xen image: {}", util::display_path(&xen));
+    image.path = xen;
+    Ok(image)
 }
 
 /// The exit code in a console's status line, if it printed one.

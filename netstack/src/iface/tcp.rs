@@ -15,6 +15,7 @@ use core::time::Duration;
 use morgana_executor::Instant;
 
 use super::{Interface, SendError};
+use crate::portmap::PortMap;
 use crate::tcp::syncookie::{self, SynCookies};
 use crate::tcp::{self, IsnGenerator, Segment, State, Tcb, TcpError};
 use crate::udp::Endpoint;
@@ -133,7 +134,7 @@ struct Listener {
 pub struct TcpTable {
     conns: BTreeMap<ConnId, Conn>,
     index: BTreeMap<Key, ConnId>,
-    listeners: BTreeMap<u16, Listener>,
+    listeners: PortMap<Listener>,
     next_id: ConnId,
     next_port: u16,
 }
@@ -229,7 +230,7 @@ impl Interface {
         if self.isn.is_none() {
             return Err(TcpBindError::NoIsnSecret);
         }
-        if self.tcp.listeners.contains_key(&port) {
+        if self.tcp.listeners.contains_key(port) {
             return Err(TcpBindError::InUse);
         }
         self.tcp.listeners.insert(
@@ -247,7 +248,7 @@ impl Interface {
     /// Stops listening on `port`: unaccepted connections are aborted. Returns the acceptor's
     /// waker, if one waited.
     pub fn tcp_unlisten(&mut self, port: u16) -> Option<Waker> {
-        let l = self.tcp.listeners.remove(&port)?;
+        let l = self.tcp.listeners.remove(port)?;
         for id in l.pending {
             if let Some(c) = self.tcp.conns.get_mut(&id) {
                 c.tcb.abort();
@@ -259,7 +260,7 @@ impl Interface {
 
     /// Takes the oldest established connection from `port`'s backlog, with its peer.
     pub fn tcp_accept(&mut self, port: u16) -> Option<(ConnId, Endpoint)> {
-        let l = self.tcp.listeners.get_mut(&port)?;
+        let l = self.tcp.listeners.get_mut(port)?;
         let conns = &mut self.tcp.conns;
         let at = l.pending.iter().position(|id| {
             conns
@@ -275,7 +276,7 @@ impl Interface {
 
     /// Registers the waker to wake when `port` has a connection to accept.
     pub fn tcp_register_acceptor(&mut self, port: u16, waker: &Waker) {
-        if let Some(l) = self.tcp.listeners.get_mut(&port) {
+        if let Some(l) = self.tcp.listeners.get_mut(port) {
             l.acceptor = Some(waker.clone());
         }
     }
@@ -298,7 +299,7 @@ impl Interface {
         for _ in 0..span {
             let p = EPHEMERAL_FIRST + self.tcp.next_port % span;
             self.tcp.next_port = self.tcp.next_port.wrapping_add(1) % span;
-            if !self.tcp.listeners.contains_key(&p)
+            if !self.tcp.listeners.contains_key(p)
                 && !self.tcp.index.contains_key(&(p, remote.0, remote.1))
             {
                 port = Some(p);
@@ -409,7 +410,7 @@ impl Interface {
             return;
         }
         if is_syn {
-            if let (Some(l), Some(isn)) = (self.tcp.listeners.get(&repr.dst_port), &self.isn) {
+            if let (Some(l), Some(isn)) = (self.tcp.listeners.get(repr.dst_port), &self.isn) {
                 let established = self.tcp.unaccepted(l);
                 if established >= l.backlog {
                     // The application is not accepting: no cookie would help.
@@ -424,7 +425,7 @@ impl Interface {
                 let config = self.new_tcp_config();
                 if let Ok(tcb) = Tcb::accept(local, remote, &repr, isn, now, config) {
                     let id = self.tcp.insert(tcb, Some(repr.dst_port));
-                    if let Some(l) = self.tcp.listeners.get_mut(&repr.dst_port) {
+                    if let Some(l) = self.tcp.listeners.get_mut(repr.dst_port) {
                         l.pending.push_back(id);
                     }
                 }
@@ -490,7 +491,7 @@ impl Interface {
             timestamp: None,
             payload_len: 0,
         };
-        if let Some(l) = self.tcp.listeners.get_mut(&local.port) {
+        if let Some(l) = self.tcp.listeners.get_mut(local.port) {
             l.cookies_sent = Some(now);
         }
         if self.emit_tcp(now, remote.addr, &seg, (&[], &[])).is_ok() {
@@ -507,7 +508,7 @@ impl Interface {
         remote: tcp::Endpoint,
         ack: &TcpRepr<'_>,
     ) -> bool {
-        let (Some(cookies), Some(l)) = (&self.cookies, self.tcp.listeners.get(&local.port)) else {
+        let (Some(cookies), Some(l)) = (&self.cookies, self.tcp.listeners.get(local.port)) else {
             return false;
         };
         let recent = |t: Instant| now.saturating_duration_since(t) < syncookie::TICK * 2;
@@ -529,7 +530,7 @@ impl Interface {
         let mut tcb = Tcb::from_cookie(local, remote, ack, ack_number - 1u32, mss, now, config);
         let _ = tcb.on_segment(now, ack);
         let id = self.tcp.insert(tcb, Some(local.port));
-        if let Some(l) = self.tcp.listeners.get_mut(&local.port) {
+        if let Some(l) = self.tcp.listeners.get_mut(local.port) {
             l.pending.push_back(id);
         }
         self.counters.tcp_syncookies_ok += 1;

@@ -140,7 +140,7 @@ pub struct Cubic {
     prior: Option<CubicState>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 struct CubicState {
     cwnd: f64,
     ssthresh: f64,
@@ -156,6 +156,23 @@ struct CubicState {
     epoch: Option<Instant>,
     /// `K`, seconds.
     k: f64,
+}
+
+/// Windows as whole bytes and K in microseconds: formatting an `f64` would link core's float
+/// printing (~12 KiB) into every image, for a `Debug` that only diagnostics use.
+impl fmt::Debug for CubicState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CubicState")
+            .field("cwnd", &(self.cwnd as u64))
+            .field("ssthresh", &(self.ssthresh as u64))
+            .field("w_max", &(self.w_max as u64))
+            .field("w_last_max", &(self.w_last_max as u64))
+            .field("cwnd_epoch", &(self.cwnd_epoch as u64))
+            .field("w_est", &(self.w_est as u64))
+            .field("epoch", &self.epoch)
+            .field("k_us", &((self.k * 1e6) as u64))
+            .finish()
+    }
 }
 
 impl Cubic {
@@ -264,7 +281,11 @@ impl Congestion for Cubic {
             // Concave and convex regions (§4.4, §4.5): aim at W_cubic one RTT ahead, within
             // [cwnd, 1.5 cwnd].
             let d = t + rtt - s.k;
-            let target = (CUBIC_C * d * d * d * mssf + s.w_max).clamp(s.cwnd, 1.5 * s.cwnd);
+            // `max` then `min`, not `f64::clamp`: clamp's "min > max" panic formats floats,
+            // which links ~12 KiB of float printing into every image.
+            let target = (CUBIC_C * d * d * d * mssf + s.w_max)
+                .max(s.cwnd)
+                .min(1.5 * s.cwnd);
             s.cwnd += (target - s.cwnd) / s.cwnd * acked;
         }
     }

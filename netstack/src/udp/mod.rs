@@ -2,10 +2,11 @@
 //! datagrams with their source. Pure state; the async [`UdpSocket`](crate::iface::UdpSocket)
 //! handle sits on top of it.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::task::Waker;
 
+use crate::portmap::PortMap;
 use crate::wire::Ipv4Address;
 
 /// A datagram's remote end.
@@ -53,7 +54,7 @@ struct Socket {
 /// The bound sockets, by local port.
 #[derive(Debug, Default)]
 pub struct UdpTable {
-    sockets: BTreeMap<u16, Socket>,
+    sockets: PortMap<Socket>,
 }
 
 impl UdpTable {
@@ -67,7 +68,7 @@ impl UdpTable {
         if port == 0 {
             return Err(BindError::Unaddressable);
         }
-        if self.sockets.contains_key(&port) {
+        if self.sockets.contains_key(port) {
             return Err(BindError::InUse);
         }
         self.sockets.insert(
@@ -84,12 +85,12 @@ impl UdpTable {
 
     /// Frees `port`, discarding its queue; returns the waker of a reader, if one waited.
     pub fn unbind(&mut self, port: u16) -> Option<Waker> {
-        self.sockets.remove(&port).and_then(|s| s.reader)
+        self.sockets.remove(port).and_then(|s| s.reader)
     }
 
     /// Whether `port` is bound.
     pub fn is_bound(&self, port: u16) -> bool {
-        self.sockets.contains_key(&port)
+        self.sockets.contains_key(port)
     }
 
     /// Queues a datagram for `port` (copying the payload out of the device's buffer). The
@@ -102,7 +103,7 @@ impl UdpTable {
         payload: &[u8],
         wake: &mut Vec<Waker>,
     ) -> Delivery {
-        let Some(s) = self.sockets.get_mut(&port) else {
+        let Some(s) = self.sockets.get_mut(port) else {
             return Delivery::NoSocket;
         };
         if s.queue.len() >= s.capacity {
@@ -118,12 +119,12 @@ impl UdpTable {
 
     /// The oldest unread datagram on `port`.
     pub fn recv(&mut self, port: u16) -> Option<(Endpoint, Vec<u8>)> {
-        self.sockets.get_mut(&port)?.queue.pop_front()
+        self.sockets.get_mut(port)?.queue.pop_front()
     }
 
     /// Registers the waker to wake when a datagram arrives on `port`.
     pub fn register_reader(&mut self, port: u16, waker: &Waker) {
-        if let Some(s) = self.sockets.get_mut(&port) {
+        if let Some(s) = self.sockets.get_mut(port) {
             match &mut s.reader {
                 Some(w) if w.will_wake(waker) => {}
                 slot => *slot = Some(waker.clone()),
@@ -133,7 +134,7 @@ impl UdpTable {
 
     /// Datagrams dropped on `port` because its queue was full.
     pub fn dropped(&self, port: u16) -> u64 {
-        self.sockets.get(&port).map_or(0, |s| s.dropped)
+        self.sockets.get(port).map_or(0, |s| s.dropped)
     }
 }
 

@@ -10,7 +10,9 @@
 //!
 //! Under Xen (CPUID says so before anything else runs) the same image takes another path after
 //! the heap: see [`xen`] (PV console, event channels, pvclock, Xen's timer, `SCHEDOP_shutdown`)
-//! and [`xen_net`] (netfront instead of virtio-net).
+//! and `xen_net` (netfront instead of virtio-net). Both are there with the crate's `xen`
+//! feature only; without it [`xen`] is `xen_absent.rs`, which on Xen says that the image was
+//! built without Xen support and shuts the domain down.
 
 pub mod apic;
 mod crash;
@@ -27,8 +29,19 @@ pub mod rtc;
 pub mod serial;
 pub mod time;
 pub mod virtio;
+#[cfg(feature = "xen")]
 pub mod xen;
+#[cfg(not(feature = "xen"))]
+#[path = "xen_absent.rs"]
+pub mod xen;
+#[cfg(feature = "xen")]
 pub mod xen_net;
+
+/// The image's NIC: virtio-net, or netfront on Xen with the `xen` feature.
+#[cfg(not(feature = "xen"))]
+pub use net::BootNet as Nic;
+#[cfg(feature = "xen")]
+pub use xen_net::Nic;
 
 use alloc::rc::Rc;
 use alloc::string::String;
