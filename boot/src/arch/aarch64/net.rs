@@ -55,9 +55,19 @@ impl BootNet {
             mac_seed,
             ..Config::default()
         };
-        let device =
+        let mut device =
             VirtioNet::<HeapHal, _>::new(found.transport, config).map_err(NetError::Driver)?;
         let id = gic::route(found.location.irq).ok_or(NetError::NoInterrupt)?;
+        // The device went live (and was given its receive buffers) inside `new`, before its
+        // interrupt was routed: frames may have arrived already and raised the line. QEMU's
+        // `virt` describes virtio-mmio lines as edge-triggered, but the device holds its line
+        // high until the interrupt status is acknowledged, so a line raised before `route`
+        // makes no edge the GIC ever sees, and none after either: every later interrupt
+        // finds it high. The stack then waits for an interrupt that never comes (frames pile
+        // up in the used ring; only its timers poll). Acknowledging once here lowers the line,
+        // so the next interrupt is an edge; the stack's first poll takes the frames already
+        // there.
+        device.handle_interrupt();
         Ok(BootNet {
             device,
             event: Event::new(id),

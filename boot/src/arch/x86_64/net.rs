@@ -73,10 +73,14 @@ impl BootNet {
                     level: true,
                     active_low: false,
                 };
-                (
-                    irq::route_gsi(gsi, trigger).ok_or(NetError::NoInterrupt)?,
-                    Line::Gsi(gsi),
-                )
+                let id = irq::route_gsi(gsi, trigger).ok_or(NetError::NoInterrupt)?;
+                // As on AArch64 (see `arch::aarch64::net`): the device is live since `new` and
+                // may have raised its line before it was routed. A level-triggered IOAPIC
+                // input delivers it when unmasked, but acknowledging at the device keeps that
+                // from depending on the interrupt controller: the next interrupt starts from a
+                // low line.
+                device.handle_interrupt();
+                (id, Line::Gsi(gsi))
             }
             Location::Pci(_) => {
                 let msi = irq::alloc_msi().ok_or(NetError::NoInterrupt)?;
