@@ -62,6 +62,12 @@
 //! the line and marks the event; the task unmasks it after `handle_interrupt` returns, once
 //! the device has deasserted it, so the line never storms.
 //!
+//! The device is live once [`VirtioNet::new`] returns, and frames waiting for it fill the
+//! receive buffers at once: a platform that routes the interrupt after `new` calls
+//! `handle_interrupt` once when it has. A virtio-mmio line stays high until acknowledged, so
+//! an edge-triggered input (QEMU's `virt` describes them so) routed while it was high would
+//! never see another interrupt.
+//!
 //! # A misbehaving device
 //!
 //! Bad used ids, lengths past a buffer, frames shorter than the header or longer than
