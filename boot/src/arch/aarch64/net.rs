@@ -21,6 +21,8 @@ pub struct BootNet {
     /// The driver (a [`morgana_drivers::net::NetDevice`]).
     pub device: VirtioNet<HeapHal, BootTransport>,
     event: Event,
+    /// Whether the driver's giving up on the device was logged.
+    failure_reported: bool,
     /// Where the device is.
     pub location: Location,
 }
@@ -71,6 +73,7 @@ impl BootNet {
         Ok(BootNet {
             device,
             event: Event::new(id),
+            failure_reported: false,
             location: found.location,
         })
     }
@@ -112,6 +115,17 @@ impl NetDevice for BootNet {
 
     fn flush(&mut self) {
         self.device.flush();
+        // Every round of the stack ends here, the one that broke the device included.
+        if !self.failure_reported
+            && let Some(why) = self.device.failure()
+        {
+            self.failure_reported = true;
+            log::error!(
+                "virtio-net: giving up on the device ({why}): it is marked FAILED and the \
+                 network is down until reboot; {:?}",
+                self.device.stats()
+            );
+        }
     }
 
     fn hardware_address(&self) -> [u8; 6] {

@@ -75,7 +75,8 @@
 //! of 0 or larger than the ring: each such frame is dropped and counted ([`Stats::rx_dropped`],
 //! [`Stats::device_errors`]); nothing panics. A used index that runs past the chains in flight
 //! leaves the ring unusable: the device is marked FAILED, the link reads down, and `receive` /
-//! `transmit` return `None` for good.
+//! `transmit` return `None` for good; [`VirtioNet::failure`] says why, for the platform's
+//! console.
 
 mod header;
 mod pool;
@@ -277,6 +278,21 @@ impl<H: Hal, T: Transport> VirtioNet<H, T> {
             notifications: self.notifications,
             interrupts: self.interrupts,
             device_errors: rx.device_errors + tx.device_errors + self.config_errors,
+        }
+    }
+
+    /// Why the driver gave up on the device, once it has: a queue's used index ran past the
+    /// chains in flight, so nothing the device says can be trusted. The device is then marked
+    /// FAILED, the link reads down, and `receive` / `transmit` return `None` for good. The
+    /// driver logs nothing: the platform should say this on its console, or the network just
+    /// goes quiet.
+    pub fn failure(&self) -> Option<&'static str> {
+        if !self.broken {
+            None
+        } else if self.rx.broken {
+            Some("receiveq1's used index ran past the buffers in flight")
+        } else {
+            Some("transmitq1's used index ran past the buffers in flight")
         }
     }
 

@@ -706,9 +706,15 @@ fn a_hostile_device_loses_frames_not_the_driver() {
         assert!(send(&mut net, &mut cx, &frame(60, i)), "buffer reclaimed");
     }
 
-    // Finally a used index far past anything in flight: the device is given up on.
+    // Finally a used index far past anything in flight: the device is given up on, and says
+    // why for the platform to report.
+    assert_eq!(net.failure(), None);
     rx.set_used_idx(rx.used_idx().wrapping_add(1000));
     assert_eq!(recv(&mut net, &mut cx), None);
+    assert_eq!(
+        net.failure(),
+        Some("receiveq1's used index ran past the buffers in flight")
+    );
     assert_eq!(net.link_state(&mut cx), LinkState::Down);
     assert!(t.status().contains(DeviceStatus::FAILED));
     assert!(net.transmit(&mut cx).is_none());
