@@ -21,6 +21,8 @@ pub struct BootNet {
     /// The driver (a [`morgana_drivers::net::NetDevice`]).
     pub device: VirtioNet<HeapHal, BootTransport>,
     event: Event,
+    /// Whether the driver's giving up on the device was logged.
+    failure_reported: bool,
     /// Where the device is.
     pub location: Location,
 }
@@ -55,12 +57,23 @@ impl BootNet {
             mac_seed,
             ..Config::default()
         };
-        let device =
+        let mut device =
             VirtioNet::<HeapHal, _>::new(found.transport, config).map_err(NetError::Driver)?;
         let id = gic::route(found.location.irq).ok_or(NetError::NoInterrupt)?;
+        // The device went live (and was given its receive buffers) inside `new`, before its
+        // interrupt was routed: frames may have arrived already and raised the line. QEMU's
+        // `virt` describes virtio-mmio lines as edge-triggered, but the device holds its line
+        // high until the interrupt status is acknowledged, so a line raised before `route`
+        // makes no edge the GIC ever sees, and none after either: every later interrupt
+        // finds it high. The stack then waits for an interrupt that never comes (frames pile
+        // up in the used ring; only its timers poll). Acknowledging once here lowers the line,
+        // so the next interrupt is an edge; the stack's first poll takes the frames already
+        // there.
+        device.handle_interrupt();
         Ok(BootNet {
             device,
             event: Event::new(id),
+            failure_reported: false,
             location: found.location,
         })
     }
@@ -102,6 +115,17 @@ impl NetDevice for BootNet {
 
     fn flush(&mut self) {
         self.device.flush();
+        // Every round of the stack ends here, the one that broke the device included.
+        if !self.failure_reported
+            && let Some(why) = self.device.failure()
+        {
+            self.failure_reported = true;
+            log::error!(
+                "virtio-net: giving up on the device ({why}): it is marked FAILED and the \
+                 network is down until reboot; {:?}",
+                self.device.stats()
+            );
+        }
     }
 
     fn hardware_address(&self) -> [u8; 6] {

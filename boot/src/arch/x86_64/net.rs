@@ -30,6 +30,8 @@ pub struct BootNet {
     /// The driver (a [`morgana_drivers::net::NetDevice`]).
     pub device: VirtioNet<HeapHal, BootTransport>,
     event: Event,
+    /// Whether the driver's giving up on the device was logged.
+    failure_reported: bool,
     line: Line,
     /// Where the device is.
     pub location: Location,
@@ -73,10 +75,14 @@ impl BootNet {
                     level: true,
                     active_low: false,
                 };
-                (
-                    irq::route_gsi(gsi, trigger).ok_or(NetError::NoInterrupt)?,
-                    Line::Gsi(gsi),
-                )
+                let id = irq::route_gsi(gsi, trigger).ok_or(NetError::NoInterrupt)?;
+                // As on AArch64 (see `arch::aarch64::net`): the device is live since `new` and
+                // may have raised its line before it was routed. A level-triggered IOAPIC
+                // input delivers it when unmasked, but acknowledging at the device keeps that
+                // from depending on the interrupt controller: the next interrupt starts from a
+                // low line.
+                device.handle_interrupt();
+                (id, Line::Gsi(gsi))
             }
             Location::Pci(_) => {
                 let msi = irq::alloc_msi().ok_or(NetError::NoInterrupt)?;
@@ -97,6 +103,7 @@ impl BootNet {
         Ok(BootNet {
             device,
             event: Event::new(id),
+            failure_reported: false,
             line,
             location: found.location,
         })
@@ -142,6 +149,17 @@ impl NetDevice for BootNet {
 
     fn flush(&mut self) {
         self.device.flush();
+        // Every round of the stack ends here, the one that broke the device included.
+        if !self.failure_reported
+            && let Some(why) = self.device.failure()
+        {
+            self.failure_reported = true;
+            log::error!(
+                "virtio-net: giving up on the device ({why}): it is marked FAILED and the \
+                 network is down until reboot; {:?}",
+                self.device.stats()
+            );
+        }
     }
 
     fn hardware_address(&self) -> [u8; 6] {

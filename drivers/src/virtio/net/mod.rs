@@ -62,6 +62,12 @@
 //! the line and marks the event; the task unmasks it after `handle_interrupt` returns, once
 //! the device has deasserted it, so the line never storms.
 //!
+//! The device is live once [`VirtioNet::new`] returns, and frames waiting for it fill the
+//! receive buffers at once: a platform that routes the interrupt after `new` calls
+//! `handle_interrupt` once when it has. A virtio-mmio line stays high until acknowledged, so
+//! an edge-triggered input (QEMU's `virt` describes them so) routed while it was high would
+//! never see another interrupt.
+//!
 //! # A misbehaving device
 //!
 //! Bad used ids, lengths past a buffer, frames shorter than the header or longer than
@@ -69,7 +75,8 @@
 //! of 0 or larger than the ring: each such frame is dropped and counted ([`Stats::rx_dropped`],
 //! [`Stats::device_errors`]); nothing panics. A used index that runs past the chains in flight
 //! leaves the ring unusable: the device is marked FAILED, the link reads down, and `receive` /
-//! `transmit` return `None` for good.
+//! `transmit` return `None` for good; [`VirtioNet::failure`] says why, for the platform's
+//! console.
 
 mod header;
 mod pool;
@@ -271,6 +278,21 @@ impl<H: Hal, T: Transport> VirtioNet<H, T> {
             notifications: self.notifications,
             interrupts: self.interrupts,
             device_errors: rx.device_errors + tx.device_errors + self.config_errors,
+        }
+    }
+
+    /// Why the driver gave up on the device, once it has: a queue's used index ran past the
+    /// chains in flight, so nothing the device says can be trusted. The device is then marked
+    /// FAILED, the link reads down, and `receive` / `transmit` return `None` for good. The
+    /// driver logs nothing: the platform should say this on its console, or the network just
+    /// goes quiet.
+    pub fn failure(&self) -> Option<&'static str> {
+        if !self.broken {
+            None
+        } else if self.rx.broken {
+            Some("receiveq1's used index ran past the buffers in flight")
+        } else {
+            Some("transmitq1's used index ran past the buffers in flight")
         }
     }
 
