@@ -269,8 +269,8 @@ pub fn run(group: &'static str, dir: &Path, options: &Options) -> Result<(), Err
 
     let result = (|| -> Result<Measured, String> {
         let (morgana_lab, mut morgana) = boot_morgana(&image.path, accel, MEM, dir)?;
-        // No SYN before the appliance says it serves: under KVM, frames that reach the NIC
-        // while the guest boots wedge its network for good (it stops taking frames).
+        // No SYN before the appliance says it serves: under this host's KVM (PVM) the guest is
+        // so slow that SYNs queued while it boots keep it busy for good (see bench vs-linux).
         morgana.wait_for_output(SERVING, BOOT_LIMIT)?;
         // And probes that wait long enough: under KVM (PVM) a handshake can take longer than
         // the boot probers' 12 ms, and abandoned handshakes pile up.
