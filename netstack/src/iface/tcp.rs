@@ -166,6 +166,13 @@ impl TcpTable {
         id
     }
 
+    /// Whether `l`'s backlog is full of established connections waiting for accept (the
+    /// application is not accepting). They are among its pending ones, so a backlog with room
+    /// answers at once, and a SYN costs no walk over the backlog until it fills.
+    fn backlog_full_of_established(&self, l: &Listener) -> bool {
+        l.pending.len() >= l.backlog && self.unaccepted(l) >= l.backlog
+    }
+
     /// Established connections in `l`'s backlog, waiting for accept.
     fn unaccepted(&self, l: &Listener) -> usize {
         l.pending
@@ -411,8 +418,7 @@ impl Interface {
         }
         if is_syn {
             if let (Some(l), Some(isn)) = (self.tcp.listeners.get(repr.dst_port), &self.isn) {
-                let established = self.tcp.unaccepted(l);
-                if established >= l.backlog {
+                if self.tcp.backlog_full_of_established(l) {
                     // The application is not accepting: no cookie would help.
                     self.counters.tcp_syn_dropped += 1;
                     return;
@@ -522,7 +528,7 @@ impl Interface {
             self.counters.tcp_syncookies_failed += 1;
             return false;
         };
-        if self.tcp.unaccepted(l) >= l.backlog {
+        if self.tcp.backlog_full_of_established(l) {
             self.counters.tcp_syn_dropped += 1;
             return true;
         }
