@@ -1,14 +1,19 @@
 //! Conditional requests (RFC 9110 §13) and byte ranges (RFC 9110 §14), applied by the server
 //! to a handler's `200 OK` for `GET`/`HEAD`: a handler only sets `ETag` and/or `Last-Modified`.
 //!
-//! - `If-None-Match` (weak comparison; `*` matches) → `304 Not Modified`; when it is absent,
-//!   `If-Modified-Since` against `Last-Modified` (any of the three date formats) → 304.
+//! - Evaluated in RFC 9110 §13.2.2's order: `If-Match` (strong comparison; `*` matches) →
+//!   `412 Precondition Failed` when nothing matches; when it is absent, `If-Unmodified-Since`
+//!   against `Last-Modified` → 412 when modified since. Then `If-None-Match` (weak comparison;
+//!   `*` matches) → `304 Not Modified`; when it is absent, `If-Modified-Since` → 304. Dates in
+//!   any of the three formats; an unparsable date is ignored, as §13.1.3 and §13.1.4 say.
+//!   These apply to `GET`/`HEAD` answers only: a handler of a state-changing method has acted
+//!   by the time the server sees its answer, so it checks its own preconditions.
 //! - `Range: bytes=a-b`, `a-`, `-n` on an in-memory body → `206 Partial Content` with
 //!   `Content-Range`; a range that starts past the end → `416` with `Content-Range: bytes */len`.
 //!   In-memory `200`s advertise `Accept-Ranges: bytes`.
 //! - Not done: multipart ranges (a request for several ranges gets the whole `200`, which RFC
-//!   9110 §14.2 allows), ranges of streamed bodies (also the whole `200`), `If-Match` and
-//!   `If-Unmodified-Since`. An unparsable `Range` is ignored, as §14.2 allows.
+//!   9110 §14.2 allows) and ranges of streamed bodies (also the whole `200`). An unparsable
+//!   `Range` is ignored, as §14.2 allows.
 
 use alloc::format;
 use alloc::vec::Vec;
@@ -59,6 +64,33 @@ fn none_match(values: impl Iterator<Item = impl AsRef<[u8]>>, current: Option<ET
                 return false;
             };
             if current.is_some_and(|c| c.opaque == tag.opaque) {
+                return true;
+            }
+            s = trim(rest);
+            match s {
+                [b',', rest @ ..] => s = trim(rest),
+                [] => {}
+                _ => return false,
+            }
+        }
+    }
+    false
+}
+
+/// Whether an `If-Match` list matches `current` (strong comparison, RFC 9110 §13.1.1): `*`
+/// matches any current representation; a weak tag on either side never matches; a list that
+/// does not parse matches nothing.
+fn any_match(values: impl Iterator<Item = impl AsRef<[u8]>>, current: Option<ETag>) -> bool {
+    for v in values {
+        let mut s = trim(v.as_ref());
+        if s == b"*" {
+            return true;
+        }
+        while !s.is_empty() {
+            let Some((tag, rest)) = etag(s) else {
+                return false;
+            };
+            if current.is_some_and(|c| !c.weak && !tag.weak && c.opaque == tag.opaque) {
                 return true;
             }
             s = trim(rest);
@@ -136,6 +168,26 @@ fn not_modified(resp: &mut Response) {
     *resp.body_mut() = Body::Empty;
 }
 
+/// Whether the request's preconditions on the server's state fail (RFC 9110 §13.2.2 steps 1
+/// and 2): `If-Match`, else `If-Unmodified-Since`.
+fn precondition_fails(req: &Headers, resp: &Headers) -> bool {
+    if req.contains("if-match") {
+        let current = resp.get("etag").and_then(|v| etag(trim(v))).map(|t| t.0);
+        return !any_match(req.get_all("if-match"), current);
+    }
+    let since = req.get("if-unmodified-since").and_then(HttpDate::parse);
+    let modified = resp.get("last-modified").and_then(HttpDate::parse);
+    matches!((since, modified), (Some(s), Some(m)) if m > s)
+}
+
+fn precondition_failed(resp: &mut Response) {
+    resp.set_status(StatusCode::PRECONDITION_FAILED);
+    let h = resp.headers_mut();
+    h.retain(|n| n.eq_ignore_ascii_case("date"));
+    h.insert("Content-Type", "text/plain; charset=utf-8");
+    *resp.body_mut() = Body::Bytes(Vec::from(&b"412 Precondition Failed\n"[..]));
+}
+
 /// Whether the request's validators say the client's copy is current.
 fn is_not_modified(req: &Headers, resp: &Headers) -> bool {
     if req.contains("if-none-match") {
@@ -164,6 +216,10 @@ fn if_range_holds(req: &Headers, resp: &Headers) -> bool {
 /// Applies the conditionals and ranges of the request (`method`, `req`) to `resp`.
 pub(crate) fn apply(method: Method, req: &Headers, resp: &mut Response) {
     if !matches!(method, Method::Get | Method::Head) || resp.status() != StatusCode::OK {
+        return;
+    }
+    if precondition_fails(req, resp.headers()) {
+        precondition_failed(resp);
         return;
     }
     if is_not_modified(req, resp.headers()) {
@@ -220,6 +276,19 @@ mod tests {
         assert!(!none_match([&b"\"x\""[..]].iter(), cur));
         assert!(!none_match([&b"\"a,b"[..]].iter(), cur));
         assert!(!none_match([&b"a"[..]].iter(), cur));
+    }
+
+    #[test]
+    fn if_match_compares_strongly() {
+        let strong = etag(b"\"v1\"").map(|t| t.0);
+        let weak = etag(b"W/\"v1\"").map(|t| t.0);
+        assert!(any_match([&b"\"v0\", \"v1\""[..]].iter(), strong));
+        assert!(!any_match([&b"W/\"v1\""[..]].iter(), strong));
+        assert!(!any_match([&b"\"v1\""[..]].iter(), weak));
+        assert!(any_match([&b"*"[..]].iter(), None));
+        assert!(!any_match([&b"\"v2\""[..]].iter(), strong));
+        assert!(!any_match([&b"v1"[..]].iter(), strong));
+        assert!(!any_match([&b"\"v1\""[..]].iter(), None));
     }
 
     #[test]

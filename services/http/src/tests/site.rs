@@ -122,6 +122,44 @@ fn conditional_get_and_ranges_work_on_site_files() {
 }
 
 #[test]
+fn if_match_and_if_unmodified_since_guard_site_files() {
+    let out = get("/index.html", "If-Match: \"other\", \"1dex\"\r\n");
+    assert!(out.starts_with("HTTP/1.1 200 "), "{out}");
+    let out = get("/index.html", "If-Match: \"other\"\r\n");
+    assert!(out.starts_with("HTTP/1.1 412 "), "{out}");
+    assert!(!out.contains("ETag:"), "{out}");
+    assert!(out.ends_with("412 Precondition Failed\n"), "{out}");
+    // A weak tag never matches strongly.
+    let out = get("/index.html", "If-Match: W/\"1dex\"\r\n");
+    assert!(out.starts_with("HTTP/1.1 412 "), "{out}");
+    assert!(get("/index.html", "If-Match: *\r\n").starts_with("HTTP/1.1 200 "));
+    // If-Match wins over If-None-Match: 412 before any 304.
+    let out = get(
+        "/index.html",
+        "If-Match: \"x\"\r\nIf-None-Match: \"1dex\"\r\n",
+    );
+    assert!(out.starts_with("HTTP/1.1 412 "), "{out}");
+    // Last-Modified is Thu, 01 Jan 2026 00:00:00 GMT.
+    let out = get(
+        "/index.html",
+        "If-Unmodified-Since: Thu, 01 Jan 2026 00:00:00 GMT\r\n",
+    );
+    assert!(out.starts_with("HTTP/1.1 200 "), "{out}");
+    let out = get(
+        "/index.html",
+        "If-Unmodified-Since: Wed, 31 Dec 2025 23:59:59 GMT\r\n",
+    );
+    assert!(out.starts_with("HTTP/1.1 412 "), "{out}");
+    // An unparsable date is ignored; If-Match present makes If-Unmodified-Since ignored.
+    assert!(get("/index.html", "If-Unmodified-Since: yesterday\r\n").starts_with("HTTP/1.1 200 "));
+    let out = get(
+        "/index.html",
+        "If-Match: \"1dex\"\r\nIf-Unmodified-Since: Wed, 31 Dec 2025 23:59:59 GMT\r\n",
+    );
+    assert!(out.starts_with("HTTP/1.1 200 "), "{out}");
+}
+
+#[test]
 fn unknown_escaping_and_other_methods_are_refused() {
     assert!(get("/nope.html", "").starts_with("HTTP/1.1 404 "));
     assert!(get("/docs/../index.html", "").starts_with("HTTP/1.1 400 "));
