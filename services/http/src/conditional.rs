@@ -9,13 +9,17 @@
 //!   These apply to `GET`/`HEAD` answers only: a handler of a state-changing method has acted
 //!   by the time the server sees its answer, so it checks its own preconditions.
 //! - `Range: bytes=a-b`, `a-`, `-n` on an in-memory body → `206 Partial Content` with
-//!   `Content-Range`; a range that starts past the end → `416` with `Content-Range: bytes */len`.
-//!   In-memory `200`s advertise `Accept-Ranges: bytes`.
-//! - Not done: multipart ranges (a request for several ranges gets the whole `200`, which RFC
-//!   9110 §14.2 allows) and ranges of streamed bodies (also the whole `200`). An unparsable
-//!   `Range` is ignored, as §14.2 allows.
+//!   `Content-Range`; several ranges → one `206` of `multipart/byteranges` (RFC 9110 §14.6)
+//!   with a part per range in the order asked; ranges that start past the end are dropped, and
+//!   when none is left → `416` with `Content-Range: bytes */len`. In-memory `200`s advertise
+//!   `Accept-Ranges: bytes`.
+//! - Against range abuse (§14.2 lets a server ignore such a `Range`): more than
+//!   [`MAX_RANGES`] ranges, or ranges that overlap, get the whole `200`. So does an unparsable
+//!   `Range`.
+//! - Not done: ranges of streamed bodies (they get the whole `200`).
 
 use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::date::HttpDate;
@@ -104,22 +108,50 @@ fn any_match(values: impl Iterator<Item = impl AsRef<[u8]>>, current: Option<ETa
     false
 }
 
-/// The single range of a `Range` value against a representation of `len` bytes:
-/// `Some(Ok(a..=b))`, `Some(Err(()))` if unsatisfiable, `None` to ignore the field (bad syntax,
-/// another unit, or several ranges).
-fn single_range(value: &[u8], len: u64) -> Option<Result<(u64, u64), ()>> {
+/// The most ranges one request may ask for; more get the whole representation.
+pub const MAX_RANGES: usize = 16;
+
+/// The ranges of a `Range` value against a representation of `len` bytes, in the order asked:
+/// `Some(Ok(ranges))` (each `(first, last)` inclusive, at least one), `Some(Err(()))` if none
+/// is satisfiable, `None` to ignore the field (bad syntax, another unit, more than
+/// [`MAX_RANGES`], or overlapping ranges).
+fn byte_ranges(value: &[u8], len: u64) -> Option<Result<Vec<(u64, u64)>, ()>> {
     let eq = value.iter().position(|&b| b == b'=')?;
     if !trim(&value[..eq]).eq_ignore_ascii_case(b"bytes") {
         return None;
     }
-    let mut specs = value[eq + 1..]
+    let mut ranges = Vec::new();
+    let mut asked = 0;
+    for spec in value[eq + 1..]
         .split(|&b| b == b',')
         .map(trim)
-        .filter(|s| !s.is_empty());
-    let spec = specs.next()?;
-    if specs.next().is_some() {
+        .filter(|s| !s.is_empty())
+    {
+        asked += 1;
+        if asked > MAX_RANGES {
+            return None;
+        }
+        if let Some(range) = range_spec(spec, len)? {
+            ranges.push(range);
+        }
+    }
+    if asked == 0 {
         return None;
     }
+    if ranges.is_empty() {
+        return Some(Err(()));
+    }
+    let mut sorted = ranges.clone();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[1].0 <= w[0].1) {
+        return None;
+    }
+    Some(Ok(ranges))
+}
+
+/// One `first-last`, `first-` or `-suffix`: `Some(Some(range))`, `Some(None)` when it is not
+/// satisfiable, `None` when it does not parse.
+fn range_spec(spec: &[u8], len: u64) -> Option<Option<(u64, u64)>> {
     let dash = spec.iter().position(|&b| b == b'-')?;
     let number = |s: &[u8]| -> Option<u64> {
         if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
@@ -127,13 +159,13 @@ fn single_range(value: &[u8], len: u64) -> Option<Result<(u64, u64), ()>> {
         }
         core::str::from_utf8(s).ok()?.parse().ok()
     };
-    let (first, last) = (&spec[..dash], &spec[dash + 1..]);
+    let (first, last) = (trim(&spec[..dash]), trim(&spec[dash + 1..]));
     if first.is_empty() {
         let n = number(last)?;
         if n == 0 || len == 0 {
-            return Some(Err(()));
+            return Some(None);
         }
-        return Some(Ok((len.saturating_sub(n), len - 1)));
+        return Some(Some((len.saturating_sub(n), len - 1)));
     }
     let a = number(first)?;
     let b = if last.is_empty() {
@@ -145,9 +177,41 @@ fn single_range(value: &[u8], len: u64) -> Option<Result<(u64, u64), ()>> {
         return None;
     }
     if a >= len {
-        return Some(Err(()));
+        return Some(None);
     }
-    Some(Ok((a, b.min(len - 1))))
+    Some(Some((a, b.min(len - 1))))
+}
+
+/// A `multipart/byteranges` body of `ranges` of `body` (RFC 9110 §14.6), each part with the
+/// representation's `content_type` (if any) and its `Content-Range`. The boundary carries a
+/// hash of the body, so it cannot be predicted to collide with it.
+fn multipart(body: &[u8], ranges: &[(u64, u64)], content_type: Option<&[u8]>) -> (String, Vec<u8>) {
+    let boundary = format!("morgana-{:016x}", fnv1a(body));
+    let len = body.len();
+    let mut out = Vec::new();
+    for &(a, b) in ranges {
+        out.extend_from_slice(b"--");
+        out.extend_from_slice(boundary.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if let Some(ct) = content_type {
+            out.extend_from_slice(b"Content-Type: ");
+            out.extend_from_slice(ct);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(format!("Content-Range: bytes {a}-{b}/{len}\r\n\r\n").as_bytes());
+        out.extend_from_slice(&body[a as usize..=b as usize]);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"--");
+    out.extend_from_slice(boundary.as_bytes());
+    out.extend_from_slice(b"--\r\n");
+    (boundary, out)
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The fields a 304 keeps (RFC 9110 §15.4.5), plus `Last-Modified` for caches.
@@ -233,11 +297,11 @@ pub(crate) fn apply(method: Method, req: &Headers, resp: &mut Response) {
     if method != Method::Get || !if_range_holds(req, resp.headers()) {
         return;
     }
-    let Some(range) = req.get("range").and_then(|r| single_range(r, len)) else {
+    let Some(ranges) = req.get("range").and_then(|r| byte_ranges(r, len)) else {
         return;
     };
-    match range {
-        Ok((a, b)) => {
+    match ranges.as_deref() {
+        Ok(&[(a, b)]) => {
             resp.set_status(StatusCode::PARTIAL_CONTENT);
             resp.headers_mut()
                 .insert("Content-Range", format!("bytes {a}-{b}/{len}"));
@@ -252,6 +316,19 @@ pub(crate) fn apply(method: Method, req: &Headers, resp: &mut Response) {
                 }
                 other => other,
             };
+        }
+        Ok(several) => {
+            let Some(bytes) = resp.body().as_bytes() else {
+                return;
+            };
+            let content_type = resp.headers().get("content-type");
+            let (boundary, parts) = multipart(bytes, several, content_type);
+            resp.set_status(StatusCode::PARTIAL_CONTENT);
+            resp.headers_mut().insert(
+                "Content-Type",
+                format!("multipart/byteranges; boundary={boundary}"),
+            );
+            *resp.body_mut() = Body::Bytes(parts);
         }
         Err(()) => {
             resp.set_status(StatusCode::RANGE_NOT_SATISFIABLE);
@@ -293,21 +370,35 @@ mod tests {
 
     #[test]
     fn ranges() {
-        let r = |s: &str| single_range(s.as_bytes(), 10);
-        assert_eq!(r("bytes=0-4"), Some(Ok((0, 4))));
-        assert_eq!(r("bytes=5-"), Some(Ok((5, 9))));
-        assert_eq!(r("bytes=-3"), Some(Ok((7, 9))));
-        assert_eq!(r("bytes=-30"), Some(Ok((0, 9))));
-        assert_eq!(r("bytes=8-100"), Some(Ok((8, 9))));
-        assert_eq!(r("Bytes = 1-1"), Some(Ok((1, 1))));
+        let r = |s: &str| byte_ranges(s.as_bytes(), 10);
+        let one = |a, b| Some(Ok(alloc::vec![(a, b)]));
+        assert_eq!(r("bytes=0-4"), one(0, 4));
+        assert_eq!(r("bytes=5-"), one(5, 9));
+        assert_eq!(r("bytes=-3"), one(7, 9));
+        assert_eq!(r("bytes=-30"), one(0, 9));
+        assert_eq!(r("bytes=8-100"), one(8, 9));
+        assert_eq!(r("Bytes = 1-1"), one(1, 1));
         assert_eq!(r("bytes=10-"), Some(Err(())));
         assert_eq!(r("bytes=-0"), Some(Err(())));
         assert_eq!(r("bytes=4-3"), None);
-        assert_eq!(r("bytes=0-1,3-4"), None);
+        assert_eq!(r("bytes=0-1,3-4"), Some(Ok(alloc::vec![(0, 1), (3, 4)])));
+        // In the order asked; unsatisfiable ones dropped.
+        assert_eq!(
+            r("bytes=-2, 0-0, 20-30"),
+            Some(Ok(alloc::vec![(8, 9), (0, 0)]))
+        );
+        assert_eq!(r("bytes=20-, 30-"), Some(Err(())));
+        // Overlapping or too many: the whole representation.
+        assert_eq!(r("bytes=0-5,5-6"), None);
+        assert_eq!(r("bytes=0-,-1"), None);
+        let many = alloc::format!("bytes={}", ["0-0"; MAX_RANGES + 1].join(","));
+        assert_eq!(r(&many), None);
+        assert_eq!(r("bytes=,"), None);
+        assert_eq!(r("bytes=0-1,x"), None);
         assert_eq!(r("items=0-1"), None);
         assert_eq!(r("bytes=a-b"), None);
         assert_eq!(r("bytes=-"), None);
         assert_eq!(r("bytes=99999999999999999999-"), None);
-        assert_eq!(single_range(b"bytes=0-", 0), Some(Err(())));
+        assert_eq!(byte_ranges(b"bytes=0-", 0), Some(Err(())));
     }
 }

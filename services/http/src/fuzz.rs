@@ -64,9 +64,41 @@ pub fn request_head(data: &[u8]) {
                     assert!(!path.split('/').any(|seg| seg == ".." || seg == "."));
                 }
                 let _ = crate::site::accepts_gzip(req.headers.get_all("Accept-Encoding"));
+                conditionals(&req.headers);
                 assert_eq!(parse_request(head, &limits), Ok(req), "parsing is pure");
             }
             let _ = parse_response(head);
+        }
+    }
+}
+
+/// What the server makes of a GET's validators and ranges on a small file: one of the statuses
+/// they may give, and a 206 that holds only bytes of the file.
+fn conditionals(headers: &crate::headers::Headers) {
+    use crate::message::{Body, Response};
+    use crate::parse::Method;
+    use crate::status::StatusCode;
+    const FILE: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
+    let mut resp = Response::new(StatusCode::OK)
+        .with_header("Content-Type", "text/plain")
+        .with_header("ETag", "\"v1\"")
+        .with_header("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")
+        .with_body(Body::Static(FILE));
+    crate::conditional::apply(Method::Get, headers, &mut resp);
+    let status = resp.status().as_u16();
+    assert!(
+        [200, 206, 304, 412, 416].contains(&status),
+        "conditionals gave {status}"
+    );
+    if status == 206 {
+        let body = resp.body().as_bytes().expect("a 206 is in memory");
+        let single = resp.headers().get("content-range").is_some();
+        if single {
+            assert!(!body.is_empty() && FILE.windows(body.len()).any(|w| w == body));
+        } else {
+            // Each part is at most the file and its headers.
+            let most = crate::conditional::MAX_RANGES * (FILE.len() + 128) + 64;
+            assert!(body.len() <= most, "{} bytes of parts", body.len());
         }
     }
 }

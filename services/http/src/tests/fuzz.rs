@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use crate::fuzz::TARGETS;
 
-const CORPUS: [(&str, &[u8]); 9] = [
+const CORPUS: [(&str, &[u8]); 10] = [
     (
         "request_head",
         include_bytes!("../../fuzz/corpus/request_head/get"),
@@ -26,6 +26,10 @@ const CORPUS: [(&str, &[u8]); 9] = [
     (
         "request_head",
         include_bytes!("../../fuzz/corpus/request_head/response"),
+    ),
+    (
+        "request_head",
+        include_bytes!("../../fuzz/corpus/request_head/ranges"),
     ),
     (
         "chunked",

@@ -371,8 +371,32 @@ fn byte_ranges() {
         "{out}"
     );
     assert!(out.contains("Content-Range: bytes */26\r\n"));
-    // Several ranges: the whole thing.
-    assert!(get("Range: bytes=0-1,3-4\r\n").ends_with("\r\n\r\nabcdefghijklmnopqrstuvwxyz"));
+    // Several ranges: multipart/byteranges, a part per range in the order asked.
+    let out = get("Range: bytes=3-4, 0-1\r\n");
+    assert!(out.starts_with("HTTP/1.1 206 Partial Content\r\n"), "{out}");
+    assert!(!out.contains("Content-Range: bytes 3-4/26\r\nContent-Length"));
+    let at = out.find("boundary=").expect("a boundary") + "boundary=".len();
+    let boundary = &out[at..at + out[at..].find("\r\n").unwrap()];
+    let body = &out[out.find("\r\n\r\n").unwrap() + 4..];
+    assert_eq!(
+        body,
+        alloc::format!(
+            "--{boundary}\r\nContent-Type: text/plain\r\nContent-Range: bytes 3-4/26\r\n\r\nde\r\n\
+             --{boundary}\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-1/26\r\n\r\nab\r\n\
+             --{boundary}--\r\n"
+        )
+    );
+    let length: usize = out
+        .split("Content-Length: ")
+        .nth(1)
+        .and_then(|rest| rest.split("\r\n").next())
+        .and_then(|n| n.parse().ok())
+        .expect("a Content-Length");
+    assert_eq!(length, body.len());
+    // Overlapping ranges, or too many: the whole thing.
+    assert!(get("Range: bytes=0-3,2-4\r\n").ends_with("\r\n\r\nabcdefghijklmnopqrstuvwxyz"));
+    let many = alloc::format!("Range: bytes={}\r\n", ["0-0"; 17].join(","));
+    assert!(get(&many).starts_with("HTTP/1.1 200 "));
     // If-Range: a strong match applies the range, anything else sends it all.
     assert!(get("Range: bytes=0-0\r\nIf-Range: \"v1\"\r\n").ends_with("\r\n\r\na"));
     assert!(get("Range: bytes=0-0\r\nIf-Range: \"v0\"\r\n").starts_with("HTTP/1.1 200 "));
