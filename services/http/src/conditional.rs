@@ -56,8 +56,15 @@ fn etag(s: &[u8]) -> Option<(ETag<'_>, &[u8])> {
     Some((ETag { weak, opaque }, &s[end + 1..]))
 }
 
-/// Whether an `If-None-Match` list matches `current` (weak comparison, RFC 9110 §8.8.3.2).
-fn none_match(values: impl Iterator<Item = impl AsRef<[u8]>>, current: Option<ETag>) -> bool {
+/// Whether a list of entity tags (`If-None-Match`, `If-Match`) matches `current`: `*` matches
+/// any current representation; with `strong` (RFC 9110 §8.8.3.2's strong comparison, for
+/// `If-Match`) a weak tag on either side never matches, else the opaque parts are compared
+/// (weak comparison, for `If-None-Match`). A list that does not parse matches nothing.
+fn tag_matches(
+    values: impl Iterator<Item = impl AsRef<[u8]>>,
+    current: Option<ETag>,
+    strong: bool,
+) -> bool {
     for v in values {
         let mut s = trim(v.as_ref());
         if s == b"*" {
@@ -67,34 +74,8 @@ fn none_match(values: impl Iterator<Item = impl AsRef<[u8]>>, current: Option<ET
             let Some((tag, rest)) = etag(s) else {
                 return false;
             };
-            if current.is_some_and(|c| c.opaque == tag.opaque) {
-                return true;
-            }
-            s = trim(rest);
-            match s {
-                [b',', rest @ ..] => s = trim(rest),
-                [] => {}
-                _ => return false,
-            }
-        }
-    }
-    false
-}
-
-/// Whether an `If-Match` list matches `current` (strong comparison, RFC 9110 §13.1.1): `*`
-/// matches any current representation; a weak tag on either side never matches; a list that
-/// does not parse matches nothing.
-fn any_match(values: impl Iterator<Item = impl AsRef<[u8]>>, current: Option<ETag>) -> bool {
-    for v in values {
-        let mut s = trim(v.as_ref());
-        if s == b"*" {
-            return true;
-        }
-        while !s.is_empty() {
-            let Some((tag, rest)) = etag(s) else {
-                return false;
-            };
-            if current.is_some_and(|c| !c.weak && !tag.weak && c.opaque == tag.opaque) {
+            if current.is_some_and(|c| c.opaque == tag.opaque && !(strong && (c.weak || tag.weak)))
+            {
                 return true;
             }
             s = trim(rest);
@@ -141,9 +122,13 @@ fn byte_ranges(value: &[u8], len: u64) -> Option<Result<Vec<(u64, u64)>, ()>> {
     if ranges.is_empty() {
         return Some(Err(()));
     }
-    let mut sorted = ranges.clone();
-    sorted.sort_unstable();
-    if sorted.windows(2).any(|w| w[1].0 <= w[0].1) {
+    // At most MAX_RANGES: comparing each pair costs less than a sort's code.
+    let overlap = |(a, b): (u64, u64), (c, d): (u64, u64)| a <= d && c <= b;
+    if ranges
+        .iter()
+        .enumerate()
+        .any(|(i, &r)| ranges[..i].iter().any(|&q| overlap(q, r)))
+    {
         return None;
     }
     Some(Ok(ranges))
@@ -237,7 +222,7 @@ fn not_modified(resp: &mut Response) {
 fn precondition_fails(req: &Headers, resp: &Headers) -> bool {
     if req.contains("if-match") {
         let current = resp.get("etag").and_then(|v| etag(trim(v))).map(|t| t.0);
-        return !any_match(req.get_all("if-match"), current);
+        return !tag_matches(req.get_all("if-match"), current, true);
     }
     let since = req.get("if-unmodified-since").and_then(HttpDate::parse);
     let modified = resp.get("last-modified").and_then(HttpDate::parse);
@@ -256,7 +241,7 @@ fn precondition_failed(resp: &mut Response) {
 fn is_not_modified(req: &Headers, resp: &Headers) -> bool {
     if req.contains("if-none-match") {
         let current = resp.get("etag").and_then(|v| etag(trim(v))).map(|t| t.0);
-        return none_match(req.get_all("if-none-match"), current);
+        return tag_matches(req.get_all("if-none-match"), current, false);
     }
     let since = req.get("if-modified-since").and_then(HttpDate::parse);
     let modified = resp.get("last-modified").and_then(HttpDate::parse);
@@ -347,25 +332,25 @@ mod tests {
     #[test]
     fn etag_lists() {
         let cur = etag(b"\"a,b\"").map(|t| t.0);
-        assert!(none_match([&b"\"x\", \"a,b\""[..]].iter(), cur));
-        assert!(none_match([&b"W/\"a,b\""[..]].iter(), cur));
-        assert!(none_match([&b"*"[..]].iter(), None));
-        assert!(!none_match([&b"\"x\""[..]].iter(), cur));
-        assert!(!none_match([&b"\"a,b"[..]].iter(), cur));
-        assert!(!none_match([&b"a"[..]].iter(), cur));
+        assert!(tag_matches([&b"\"x\", \"a,b\""[..]].iter(), cur, false));
+        assert!(tag_matches([&b"W/\"a,b\""[..]].iter(), cur, false));
+        assert!(tag_matches([&b"*"[..]].iter(), None, false));
+        assert!(!tag_matches([&b"\"x\""[..]].iter(), cur, false));
+        assert!(!tag_matches([&b"\"a,b"[..]].iter(), cur, false));
+        assert!(!tag_matches([&b"a"[..]].iter(), cur, false));
     }
 
     #[test]
     fn if_match_compares_strongly() {
         let strong = etag(b"\"v1\"").map(|t| t.0);
         let weak = etag(b"W/\"v1\"").map(|t| t.0);
-        assert!(any_match([&b"\"v0\", \"v1\""[..]].iter(), strong));
-        assert!(!any_match([&b"W/\"v1\""[..]].iter(), strong));
-        assert!(!any_match([&b"\"v1\""[..]].iter(), weak));
-        assert!(any_match([&b"*"[..]].iter(), None));
-        assert!(!any_match([&b"\"v2\""[..]].iter(), strong));
-        assert!(!any_match([&b"v1"[..]].iter(), strong));
-        assert!(!any_match([&b"\"v1\""[..]].iter(), None));
+        assert!(tag_matches([&b"\"v0\", \"v1\""[..]].iter(), strong, true));
+        assert!(!tag_matches([&b"W/\"v1\""[..]].iter(), strong, true));
+        assert!(!tag_matches([&b"\"v1\""[..]].iter(), weak, true));
+        assert!(tag_matches([&b"*"[..]].iter(), None, true));
+        assert!(!tag_matches([&b"\"v2\""[..]].iter(), strong, true));
+        assert!(!tag_matches([&b"v1"[..]].iter(), strong, true));
+        assert!(!tag_matches([&b"\"v1\""[..]].iter(), None, true));
     }
 
     #[test]
