@@ -446,14 +446,15 @@ mod page {
 
     core::arch::global_asm!(
         r#"
-        /* The hypercall page: Xen writes it when its address goes into the MSR. In .text, so
-           that it is executable (Xen writes through the physical map, not our page tables).
-           Until then it is int3s. */
-        .pushsection .text.xen_hypercall_page, "ax"
+        /* The hypercall page: Xen writes it when its address goes into the MSR. Executable,
+           in the text segment (Xen writes through the physical map, not our page tables),
+           but not in the file: the linker script puts this section after the code, where
+           the segment's memory is past its file size, so the loader zeroes it. */
+        .pushsection .xen_hypercall_page, "ax", @nobits
         .balign 4096
         .global __xen_hypercall_page
         __xen_hypercall_page:
-        .fill 4096, 1, 0xcc
+        .skip 4096
         .popsection
         "#
     );

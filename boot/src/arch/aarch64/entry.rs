@@ -43,10 +43,16 @@ pub const SCTLR_WXN: u64 = 1 << 19;
 /// allocate, inner and outer.
 pub const MAIR: u64 = 0xff04;
 
-/// `TCR_EL1` without IPS: T0SZ = 25 (a 39-bit, 512 GiB identity map starting at level 1),
-/// table walks inner/outer write-back cacheable and inner shareable, 4 KiB granule, TTBR1
-/// walks disabled (EPD1).
-pub const TCR: u64 = 25 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23);
+/// `TCR_EL1` at boot, without IPS: T0SZ = 32 (a 4 GiB identity map starting at level 1, whose
+/// table has 4 entries: 32 bytes of the image, not a 4 KiB page), table walks inner/outer
+/// write-back cacheable and inner shareable, 4 KiB granule, TTBR1 walks disabled (EPD1).
+const TCR_BOOT: u64 = 32 | (1 << 8) | (1 << 10) | (3 << 12) | (1 << 23);
+
+/// `TCR_EL1.T0SZ` of the run-time tables, which [`super::paging`] sets: 25 (a 39-bit, 512 GiB
+/// map starting at level 1).
+pub const TCR_T0SZ_39: u64 = 25;
+/// `TCR_EL1.T0SZ`'s field.
+pub const TCR_T0SZ_MASK: u64 = 0x3f;
 
 global_asm!(
     r#"
@@ -115,10 +121,11 @@ global_asm!(
         mov     x11, #5                 /* at most 48 bits */
         cmp     x10, x11
         csel    x10, x10, x11, ls
-        ldr     x9, ={tcr}
+        ldr     x9, ={tcr_boot}
         orr     x9, x9, x10, lsl #32    /* IPS */
         msr     tcr_el1, x9
         adrp    x9, __boot_l1
+        add     x9, x9, :lo12:__boot_l1
         msr     ttbr0_el1, x9
         isb
         tlbi    vmalle1
@@ -156,15 +163,15 @@ global_asm!(
         .ltorg
     .popsection
 
-    /* Boot level-1 table: GiB 0 device (nGnRE, XN), GiB 1-3 normal RWX, the rest unmapped. */
-    .pushsection .data.boot_tables, "aw"
-    .balign 4096
+    /* Boot level-1 table, for a 4 GiB map (TCR_BOOT): GiB 0 device (nGnRE, XN), GiB 1-3
+       normal RWX. Aligned to 64 bytes, as a table under 64 bytes must be. */
+    .pushsection .rodata.boot_tables, "a"
+    .balign 64
     __boot_l1:
         .quad   0x0060000000000401
         .quad   (1 << 30) | 0x705
         .quad   (2 << 30) | 0x705
         .quad   (3 << 30) | 0x705
-        .fill   508, 8, 0
     .popsection
 
     .pushsection .bss.stacks, "aw", @nobits
@@ -190,7 +197,7 @@ global_asm!(
     sctlr_res1 = const SCTLR_RES1,
     sctlr_on = const SCTLR_ON,
     mair = const MAIR,
-    tcr = const TCR,
+    tcr_boot = const TCR_BOOT,
 );
 
 unsafe extern "C" {

@@ -226,12 +226,20 @@ pub unsafe fn init(machine: &ArmMachine, ram: &UsableRanges) -> Result<usize, Pa
     let root = b.table_address(0);
     // SAFETY: the new tables map the code and stack in use at the same addresses with the
     // same memory type, so the switch is seamless; the barriers make the table writes visible
-    // to the walker before TTBR0 changes, and drop stale TLB entries after. WXN only removes
-    // execute permission from writable pages, which the tables already do.
+    // to the walker before TTBR0 changes, and drop stale TLB entries after. T0SZ goes from the
+    // boot tables' 4 GiB to 39 bits after TTBR0 moves to the new, page-aligned root (a 4 GiB
+    // walk of it reads its first 4 entries, which map what is in use the same way); not
+    // before, as a 39-bit walk of the 32-byte boot table would read the page it lies in.
+    // WXN only removes execute permission from writable pages, which the tables already do.
     unsafe {
         core::arch::asm!(
             "dsb ishst",
             "msr ttbr0_el1, {root}",
+            "isb",
+            "mrs {t}, tcr_el1",
+            "bic {t}, {t}, {t0sz_mask}",
+            "orr {t}, {t}, {t0sz}",
+            "msr tcr_el1, {t}",
             "isb",
             "mrs {t}, sctlr_el1",
             "orr {t}, {t}, {wxn}",
@@ -243,6 +251,8 @@ pub unsafe fn init(machine: &ArmMachine, ram: &UsableRanges) -> Result<usize, Pa
             root = in(reg) root,
             t = out(reg) _,
             wxn = in(reg) entry::SCTLR_WXN,
+            t0sz_mask = in(reg) entry::TCR_T0SZ_MASK,
+            t0sz = in(reg) entry::TCR_T0SZ_39,
             options(nostack)
         );
     }

@@ -5,11 +5,13 @@
 //!
 //! The loader enters `_start32` in 32-bit protected mode, paging off, interrupts off, with
 //! `%ebx` = physical address of `hvm_start_info`. The path to 64-bit code is kept tiny and
-//! loop-free (16/32-bit code is very slow under some hypervisors): it reads the TSC (the boot
-//! clock's zero), points CR3 at page tables that the assembler laid out statically (the first
-//! GiB identity-mapped with 2 MiB pages), turns on PAE, long mode, NX and paging, and jumps to
-//! `_start64`. There, with `rep stosq`, it clears `.bss` (the loader need not), sets the stack
-//! and calls [`super::start`] with the start-info address.
+//! short (16/32-bit code is very slow under some hypervisors, PVM's KVM among them, which
+//! emulates it instruction by instruction): it reads the TSC (the boot clock's zero), writes the
+//! few entries of the boot page tables that map the image (the first GiB identity-mapped,
+//! with one 1 GiB page where the CPU has them), points CR3 at them, turns on PAE, long mode,
+//! NX and paging, and jumps to `_start64`. There it maps the rest of the first GiB if it took
+//! 2 MiB pages, clears `.bss` with `rep stosq` (the loader need not), sets the stack and calls
+//! [`super::start`] with the start-info address.
 
 use core::arch::global_asm;
 
@@ -27,22 +29,20 @@ global_asm!(
     .balign 4
     .popsection
 
-    /* Boot page tables: PML4[0] -> PDPT[0] -> PD of 512 x 2 MiB pages = first GiB, RWX for
-       now; super::paging replaces them before anything else runs. */
-    .pushsection .data.boot_page_tables, "aw"
+    /* Boot page tables: PML4[0] -> PDPT[0] -> the first GiB, as one 1 GiB page where the
+       CPU has them, else as 512 x 2 MiB pages of boot_pd; RWX for now; super::paging replaces
+       them before anything else runs. In .bss, not in the file (12 KiB less image): zeroed
+       by the loader (an ELF loader zeroes a segment's memory past its file size), filled
+       by _start32 and _start64, and kept out of the range _start64 clears by the linker
+       script. */
+    .pushsection .bss.boot_page_tables, "aw", @nobits
     .balign 4096
     boot_pml4:
-        .quad boot_pdpt + 0x3
-        .fill 511, 8, 0
+        .skip 4096
     boot_pdpt:
-        .quad boot_pd + 0x3
-        .fill 511, 8, 0
+        .skip 4096
     boot_pd:
-        .set page, 0
-        .rept 512
-        .quad (page << 21) | 0x83
-        .set page, page + 1
-        .endr
+        .skip 4096
     .popsection
 
     .pushsection .rodata.boot_gdt, "a"
@@ -80,6 +80,25 @@ global_asm!(
         movl %edx, __boot_tsc + 4
         movl %ebx, %esi                 /* hvm_start_info, kept in esi */
 
+        /* The boot page tables' few entries (see above): with a 1 GiB page, done; else the
+           2 MiB pages up to the image's end (one, unless the image is large). */
+        movl $(boot_pdpt + 0x3), boot_pml4
+        movl $0x80000001, %eax
+        cpuid
+        btl $26, %edx                   /* Page1GB */
+        jnc 1f
+        movl $0x83, boot_pdpt           /* PDPT[0] = 0 | PS | RW | P */
+        jmp 3f
+    1:  movl $(boot_pd + 0x3), boot_pdpt
+        movl $boot_pd, %edi
+        movl $0x83, %eax                /* PD[i] = i * 2 MiB | PS | RW | P */
+    2:  movl %eax, (%edi)
+        addl $8, %edi
+        addl $0x200000, %eax
+        cmpl $(__image_end + 0x83), %eax
+        jb 2b
+    3:
+
         movl %cr4, %eax
         orl $0x20, %eax                 /* CR4.PAE */
         movl %eax, %cr4
@@ -105,13 +124,25 @@ global_asm!(
         movw %ax, %fs
         movw %ax, %gs
         movl %esi, %r12d                /* zero-extends: the start-info address */
+        cld
 
-        leaq __bss_start(%rip), %rdi
+        /* Without 1 GiB pages, the rest of the first GiB in 2 MiB pages (writing the first
+           few again, unchanged). */
+        testb $0x80, boot_pdpt(%rip)
+        jnz 5f
+        leaq boot_pd(%rip), %rdi
+        movl $0x83, %eax
+        movl $512, %ecx
+    4:  stosq
+        addq $0x200000, %rax
+        decl %ecx
+        jnz 4b
+
+    5:  leaq __bss_start(%rip), %rdi
         leaq __bss_end(%rip), %rcx
         subq %rdi, %rcx
         shrq $3, %rcx
         xorl %eax, %eax
-        cld
         rep stosq
 
         leaq __boot_stack_top(%rip), %rsp
