@@ -296,3 +296,16 @@ pub fn timed_lines(from: impl Read, mut seen: impl FnMut(&str)) -> Vec<(Instant,
     }
     lines
 }
+
+/// A port on 127.0.0.1 that is free for both TCP and UDP right now, for a QEMU host forward.
+/// The kernel picks it from the ephemeral range (at random), so tests running at the same time
+/// (or other programs) do not collide the way fixed port numbers did.
+pub fn free_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("a TCP port on loopback");
+        let port = tcp.local_addr().expect("its address").port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}

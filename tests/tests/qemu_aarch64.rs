@@ -12,7 +12,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use morgana_tests::runner::{Run, xtask, xtask_answering};
+use morgana_tests::runner::{Run, free_port, xtask, xtask_answering};
 
 /// How long QEMU may run in one test (run-qemu's `--timeout`).
 const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
@@ -363,8 +363,7 @@ fn tcp_and_udp_echo_over_qemu_user_networking() {
     if skip() {
         return;
     }
-    let port = 17_307;
-    let tcp_port = port + 100;
+    let (port, tcp_port) = (free_port(), free_port());
     let client = thread::spawn(move || {
         let tcp = tcp_echo_client(tcp_port, 1 << 20, QEMU_TIMEOUT);
         (tcp, udp_echo_client(port, QEMU_TIMEOUT + RUN_MARGIN))
@@ -419,7 +418,7 @@ fn the_static_site_serves_every_file_to_curl() {
         })
         .collect();
     files.sort();
-    let port = 17_407;
+    let port = free_port();
     let count = files.len();
     let client = thread::spawn(move || -> Result<(), String> {
         for (path, bytes) in &files {

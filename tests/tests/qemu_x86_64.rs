@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use morgana_tests::runner::{Run, xtask, xtask_answering};
+use morgana_tests::runner::{Run, free_port, xtask, xtask_answering};
 
 /// How long QEMU may run in one test (run-qemu's `--timeout`).
 const QEMU_TIMEOUT: Duration = Duration::from_secs(60);
@@ -508,11 +508,11 @@ fn tcp_echo_client(port: u16, len: usize, limit: Duration) -> Result<(), String>
 /// stop word; the appliance exits 0.
 /// With `dhcp`, the appliance gets its address from QEMU's DHCP server (`ip=dhcp`) instead of
 /// the static `ip=` run-qemu passes.
-fn udp_echo_over_user_networking(machine: &str, port: u16, dhcp: bool) {
+fn udp_echo_over_user_networking(machine: &str, dhcp: bool) {
     if skip() {
         return;
     }
-    let tcp_port = port + 100;
+    let (port, tcp_port) = (free_port(), free_port());
     let client = thread::spawn(move || {
         let tcp = tcp_echo_client(tcp_port, 10 << 20, QEMU_TIMEOUT);
         (tcp, udp_echo_client(port, QEMU_TIMEOUT + RUN_MARGIN))
@@ -567,10 +567,10 @@ fn udp_echo_over_user_networking(machine: &str, port: u16, dhcp: bool) {
 
 #[test]
 fn tcp_and_udp_echo_over_qemu_user_networking_on_microvm() {
-    udp_echo_over_user_networking("microvm", 17_207, false);
+    udp_echo_over_user_networking("microvm", false);
 }
 
 #[test]
 fn tcp_and_udp_echo_over_qemu_user_networking_on_q35_with_a_dhcp_lease() {
-    udp_echo_over_user_networking("q35", 17_208, true);
+    udp_echo_over_user_networking("q35", true);
 }
