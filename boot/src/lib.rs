@@ -58,6 +58,7 @@ pub const EXIT_BOOT_FAILED: i32 = 104;
 #[doc(hidden)]
 pub mod __rt {
     pub use crate::console::print;
+    pub use crate::exit::{Report, ReportDisplay, ReportExitStatus};
     #[cfg(not(target_os = "none"))]
     pub use crate::hosted::start as hosted_start;
     pub use crate::machine::{Machine, run};

@@ -213,16 +213,25 @@ fn strip(elf: &Path) -> Result<Option<PathBuf>, Error> {
     let mut stripped = elf.as_os_str().to_owned();
     stripped.push(".stripped");
     let stripped = PathBuf::from(stripped);
+    // LLVM's objcopy also drops the section headers (and their names): loaders go by the
+    // program headers, the PVH/Xen note included (PT_NOTE). Binutils' objcopy has no such
+    // option.
+    let flags: &[&str] = if name == "rust-objcopy" {
+        &["--strip-all", "--strip-sections"]
+    } else {
+        &["--strip-all"]
+    };
     Cmd::new(&objcopy)
         .display_as(name)
-        .arg("--strip-all")
+        .args(flags.iter().copied())
         .arg(util::display_path(elf))
         .arg(util::display_path(&stripped))
         .run()?;
     let bytes = file_size(&stripped)?;
     eprintln!(
-        "stripped: {} by {name} --strip-all",
-        describe_file(&stripped, bytes)
+        "stripped: {} by {name} {}",
+        describe_file(&stripped, bytes),
+        flags.join(" ")
     );
     Ok(Some(stripped))
 }

@@ -64,11 +64,22 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     tokens[fn_at + 1] = TokenTree::Ident(Ident::new(RENAMED, name_span));
 
-    let call = if takes_env {
-        RENAMED.to_string()
+    let main = if takes_env {
+        format!("{RENAMED}(env)")
     } else {
-        format!("|_env: ::morgana::Env| {RENAMED}()")
+        format!("{RENAMED}()")
     };
+    // `main`'s result through `Report`: an error that is `Display` prints with `{{}}`, anything
+    // else through `ExitStatus` (autoref specialisation; see `morgana_boot::exit::Report`).
+    let call = format!(
+        "|env: ::morgana::Env| async move {{
+            let _ = &env;
+            #[allow(unused_imports)]
+            use ::morgana::__rt::{{ReportDisplay as _, ReportExitStatus as _}};
+            let status = ::morgana::__rt::Report::new({main}.await);
+            (&&status).__morgana_exit_code()
+        }}"
+    );
     let entry: TokenStream = format!(
         r#"
         /// The process entry on the hosted platform (the crate is `#![no_main]`).

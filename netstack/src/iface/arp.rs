@@ -128,7 +128,9 @@ impl ArpTable {
             return Vec::new();
         }
         match self.pending.iter().position(|p| p.ip == ip) {
-            Some(i) => self.pending.swap_remove(i).frames.into(),
+            // Collected, not `Vec::from`: that makes the ring contiguous in place, which links a
+            // slice rotation (~1 KiB) for this rare path.
+            Some(i) => self.pending.swap_remove(i).frames.into_iter().collect(),
             None => Vec::new(),
         }
     }

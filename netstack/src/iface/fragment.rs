@@ -298,8 +298,14 @@ impl Reassembler {
             }
         }
         take_new(&mut merged, &mut cursor, end);
-        d.pieces
-            .splice(first..last, core::iter::once((merged_start, merged)));
+        // Pieces first..last become the merged one (not `splice`, whose general machinery is
+        // ~1 KiB of code for this).
+        if first < last {
+            d.pieces[first] = (merged_start, merged);
+            d.pieces.drain(first + 1..last);
+        } else {
+            d.pieces.insert(first, (merged_start, merged));
+        }
         d.held += added;
         self.held += added;
         Ok(())

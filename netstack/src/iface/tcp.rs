@@ -7,7 +7,8 @@
 //! [`Tcb::poll_transmit`], wakes the readers, writers and acceptors that can make progress, and
 //! forgets closed connections; [`Interface::poll_at`] folds in every [`Tcb::poll_at`].
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::task::Waker;
 use core::time::Duration;
@@ -34,7 +35,101 @@ const EPHEMERAL_FIRST: u16 = 49152;
 /// A connection's handle in the table.
 pub type ConnId = u64;
 
-type Key = (u16, Ipv4Address, u16);
+/// (local port, remote address, remote port) packed into one number, the order of the tuple.
+type Key = u64;
+
+fn key(local_port: u16, remote: Ipv4Address, remote_port: u16) -> Key {
+    (u64::from(local_port) << 48) | (u64::from(remote.to_bits()) << 16) | u64::from(remote_port)
+}
+
+/// The connections by id, in id order. Ids only grow, so a new connection goes at the end and
+/// a lookup is a bisection. A sorted `Vec` rather than a `BTreeMap`: as fast at these sizes,
+/// and a few hundred bytes of code where each `BTreeMap` instantiation links several KiB into
+/// the image. Boxed, so removal shifts pointers, not connections.
+#[derive(Debug, Default)]
+struct Conns(Vec<(ConnId, Box<Conn>)>);
+
+impl Conns {
+    fn find(&self, id: ConnId) -> Option<usize> {
+        self.0.binary_search_by_key(&id, |&(i, _)| i).ok()
+    }
+
+    fn get(&self, id: &ConnId) -> Option<&Conn> {
+        self.find(*id).map(|i| &*self.0[i].1)
+    }
+
+    fn get_mut(&mut self, id: &ConnId) -> Option<&mut Conn> {
+        self.find(*id).map(|i| &mut *self.0[i].1)
+    }
+
+    fn contains_key(&self, id: &ConnId) -> bool {
+        self.find(*id).is_some()
+    }
+
+    /// Adds the connection with an id greater than any in the table.
+    fn push(&mut self, id: ConnId, conn: Conn) {
+        debug_assert!(self.0.last().is_none_or(|&(last, _)| last < id));
+        self.0.push((id, Box::new(conn)));
+    }
+
+    fn remove(&mut self, id: &ConnId) {
+        if let Some(i) = self.find(*id) {
+            self.0.remove(i);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Conn> {
+        self.0.iter().map(|(_, c)| &**c)
+    }
+
+    fn values_mut(&mut self) -> impl Iterator<Item = &mut Conn> {
+        self.0.iter_mut().map(|(_, c)| &mut **c)
+    }
+}
+
+/// The indexed connections by [`Key`]: sorted keys beside their ids, searched by bisection
+/// (not generic, one copy of the code).
+#[derive(Debug, Default)]
+struct Index {
+    keys: Vec<Key>,
+    ids: Vec<ConnId>,
+}
+
+impl Index {
+    fn get(&self, key: Key) -> Option<ConnId> {
+        self.keys.binary_search(&key).ok().map(|i| self.ids[i])
+    }
+
+    fn contains_key(&self, key: Key) -> bool {
+        self.keys.binary_search(&key).is_ok()
+    }
+
+    fn insert(&mut self, key: Key, id: ConnId) -> Option<ConnId> {
+        match self.keys.binary_search(&key) {
+            Ok(i) => Some(core::mem::replace(&mut self.ids[i], id)),
+            Err(i) => {
+                self.keys.insert(i, key);
+                self.ids.insert(i, id);
+                None
+            }
+        }
+    }
+
+    fn remove(&mut self, key: Key) {
+        if let Ok(i) = self.keys.binary_search(&key) {
+            self.keys.remove(i);
+            self.ids.remove(i);
+        }
+    }
+}
 
 /// Why a TCP listener could not be bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,8 +227,8 @@ struct Listener {
 /// The TCP connections and listeners of an interface.
 #[derive(Debug, Default)]
 pub struct TcpTable {
-    conns: BTreeMap<ConnId, Conn>,
-    index: BTreeMap<Key, ConnId>,
+    conns: Conns,
+    index: Index,
     listeners: PortMap<Listener>,
     next_id: ConnId,
     next_port: u16,
@@ -143,14 +238,14 @@ impl TcpTable {
     fn insert(&mut self, tcb: Tcb, listener: Option<u16>) -> ConnId {
         let id = self.next_id;
         self.next_id += 1;
-        let key = (tcb.local().port, tcb.remote().addr, tcb.remote().port);
+        let key = key(tcb.local().port, tcb.remote().addr, tcb.remote().port);
         if let Some(old) = self.index.insert(key, id) {
             if let Some(c) = self.conns.get_mut(&old) {
                 c.indexed = false;
             }
         }
         let last_state = tcb.state();
-        self.conns.insert(
+        self.conns.push(
             id,
             Conn {
                 tcb,
@@ -307,7 +402,7 @@ impl Interface {
             let p = EPHEMERAL_FIRST + self.tcp.next_port % span;
             self.tcp.next_port = self.tcp.next_port.wrapping_add(1) % span;
             if !self.tcp.listeners.contains_key(p)
-                && !self.tcp.index.contains_key(&(p, remote.0, remote.1))
+                && !self.tcp.index.contains_key(key(p, remote.0, remote.1))
             {
                 port = Some(p);
                 break;
@@ -393,8 +488,11 @@ impl Interface {
             }
         };
         self.counters.tcp_rx_segments += 1;
-        let key = (repr.dst_port, ip.src_addr, repr.src_port);
-        if let Some(&id) = self.tcp.index.get(&key) {
+        if let Some(id) = self
+            .tcp
+            .index
+            .get(key(repr.dst_port, ip.src_addr, repr.src_port))
+        {
             if self
                 .tcp
                 .conns
@@ -599,9 +697,10 @@ impl Interface {
         // holds them.
         let closed: Vec<ConnId> = table
             .conns
+            .0
             .iter()
             .filter(|(_, c)| c.tcb.state() == State::Closed)
-            .map(|(&id, _)| id)
+            .map(|&(id, _)| id)
             .collect();
         for id in closed {
             let Some(c) = table.conns.get_mut(&id) else {
@@ -610,7 +709,7 @@ impl Interface {
             if c.indexed {
                 c.indexed = false;
                 let r = c.tcb.remote();
-                table.index.remove(&(c.tcb.local().port, r.addr, r.port));
+                table.index.remove(key(c.tcb.local().port, r.addr, r.port));
             }
             if !c.owned {
                 table.conns.remove(&id);

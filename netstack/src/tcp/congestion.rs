@@ -15,7 +15,11 @@ use core::time::Duration;
 use morgana_executor::Instant;
 
 /// A congestion controller: owns `cwnd` and `ssthresh`, in bytes.
-pub trait Congestion: fmt::Debug {
+///
+/// Not a `Debug` subtrait: a supertrait's `fmt` sits in every implementation's vtable, so each
+/// controller's `Debug` (and the formatting it calls) would be linked into every image whether
+/// or not anything prints a connection. `dyn Congestion` prints its window and threshold.
+pub trait Congestion {
     /// The congestion window.
     fn window(&self) -> usize;
     /// The slow-start threshold.
@@ -36,6 +40,15 @@ pub trait Congestion: fmt::Debug {
     fn undo(&mut self);
     /// The episode's cuts stand: forget what [`Congestion::undo`] would restore.
     fn commit(&mut self);
+}
+
+impl fmt::Debug for dyn Congestion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Congestion")
+            .field("cwnd", &self.window())
+            .field("ssthresh", &self.ssthresh())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The initial window of RFC 6928: `min(10·MSS, max(2·MSS, 14600))`.

@@ -734,7 +734,10 @@ fn write_head(
             && value.iter().all(|&b| is_field_value_byte(b));
         if owned || !valid {
             if !valid {
-                log::warn!("http: dropped an invalid response field {name:?}");
+                log::warn!(
+                    "http: dropped an invalid response field \"{}\"",
+                    Escaped(name.as_bytes())
+                );
             }
             continue;
         }
@@ -759,6 +762,23 @@ fn write_head(
         w.0.extend_from_slice(b"Connection: keep-alive\r\n");
     }
     w.0.extend_from_slice(b"\r\n");
+}
+
+/// Bytes for a log line: printable ASCII as it is, anything else (and `"`, `\\`) as `\xNN`. Not
+/// `{:?}`, which would link in core's string escaper and Unicode tables for one log line.
+struct Escaped<'a>(&'a [u8]);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for &b in self.0 {
+            if (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\' {
+                f.write_char(char::from(b))?;
+            } else {
+                write!(f, "\\x{b:02x}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 struct VecWriter<'a>(&'a mut Vec<u8>);

@@ -156,7 +156,7 @@ impl NetDevice for BootNet {
             self.failure_reported = true;
             log::error!(
                 "virtio-net: giving up on the device ({why}): it is marked FAILED and the \
-                 network is down until reboot; {:?}",
+                 network is down until reboot; {}",
                 self.device.stats()
             );
         }

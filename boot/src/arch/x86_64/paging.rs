@@ -221,7 +221,7 @@ pub unsafe fn init(
     ranges[n] = DEVICE_WINDOW;
     n += 1;
     let ranges = &mut ranges[..n];
-    ranges.sort_unstable();
+    crate::bootinfo::sort_ranges(ranges);
 
     let gib_pages = gib_pages_supported();
     let mut done = 0; // every stretch below this is mapped

@@ -174,6 +174,28 @@ pub struct Stats {
     pub device_errors: u64,
 }
 
+/// One line for a log: `rx N frames N bytes N dropped, tx N frames N bytes N dropped, N
+/// notifications, N interrupts, N device errors`. Shorter in the image than the derived
+/// `Debug`'s struct printing, which a log line would otherwise link in.
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rx {} frames {} bytes {} dropped, tx {} frames {} bytes {} dropped, \
+             {} notifications, {} interrupts, {} device errors",
+            self.rx_frames,
+            self.rx_bytes,
+            self.rx_dropped,
+            self.tx_frames,
+            self.tx_bytes,
+            self.tx_dropped,
+            self.notifications,
+            self.interrupts,
+            self.device_errors
+        )
+    }
+}
+
 /// A virtio network device. See the [module docs](self).
 pub struct VirtioNet<H: Hal, T: Transport> {
     transport: T,

@@ -737,3 +737,24 @@ fn the_driver_can_move_between_threads() {
     fn send<T: Send>() {}
     send::<VirtioNet<HeapHal, crate::virtio::transport::mmio::MmioTransport>>();
 }
+
+#[test]
+fn stats_print_on_one_line() {
+    use alloc::string::ToString;
+    let stats = Stats {
+        rx_frames: 1,
+        rx_bytes: 2,
+        rx_dropped: 3,
+        tx_frames: 4,
+        tx_bytes: 5,
+        tx_dropped: 6,
+        notifications: 7,
+        interrupts: 8,
+        device_errors: 9,
+    };
+    assert_eq!(
+        stats.to_string(),
+        "rx 1 frames 2 bytes 3 dropped, tx 4 frames 5 bytes 6 dropped, 7 notifications, \
+         8 interrupts, 9 device errors"
+    );
+}
