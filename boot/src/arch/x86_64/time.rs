@@ -266,6 +266,10 @@ const PIT_CH2_LATCH: u8 = 0b1000_0000;
 /// the window is known to within one, so the frequency is good to about 0.08 %: a 100 ms sleep
 /// is off by at most ~80 µs. Longer would be more precise and slower to boot.
 const PIT_CALIBRATION_TICKS: u16 = 2_386;
+/// Past this many ticks (33.5 ms; the count starts near 0xffff, 55 ms from wrapping) the window
+/// ends at the next sample however loose its bracket. On a loaded host a vCPU can lose 8 ms in
+/// one sample: ending on such a sample once gave 1.3 GHz for a 2.45 GHz TSC.
+const PIT_LOOSE_TICKS: u16 = 40_000;
 /// Give up when the counter has not moved in this many consecutive reads (no PIT: the ports
 /// read 0xff). A PIT tick is 838 ns, far shorter than 64 port round trips anywhere.
 const PIT_STALL_READS: u32 = 64;
@@ -277,7 +281,9 @@ const PIT_MAX_READS: u32 = 200_000;
 /// Each sample latches the counter (one port write) between two RDTSCs and takes the midpoint as
 /// the instant of the latch, so the error is half a port round trip at each end rather than a
 /// whole polling period: it matters where port I/O is slow (~70 µs each under PVM), and costs
-/// three port accesses per sample. Loops until 10 ms of PIT ticks have gone by.
+/// three port accesses per sample. The window runs from a tight sample to the first tight one
+/// at least [`PIT_CALIBRATION_TICKS`] later (tight: its RDTSCs at most twice the narrowest gap
+/// seen apart), so a vCPU descheduled mid-sample on a loaded host does not skew it.
 fn pit_calibrate(window: &mut dyn FnMut(bool)) -> Option<u64> {
     let mut port_b = Port::<u8>::new(PORT_B);
     let mut command = Port::<u8>::new(PIT_COMMAND);
@@ -296,28 +302,41 @@ fn pit_calibrate(window: &mut dyn FnMut(bool)) -> Option<u64> {
         saved
     };
 
-    // (midpoint TSC of the latch command, the count it latched)
-    let mut sample = || -> (u64, u16) {
+    // (midpoint TSC of the latch command, the count it latched, the TSC ticks between the two
+    // RDTSCs around the latch: how well the midpoint is known)
+    let mut sample = || -> (u64, u16, u64) {
         let before = rdtsc();
         // SAFETY: as above; latching and reading channel 2's count has no other effect.
         unsafe { command.write(PIT_CH2_LATCH) };
         let after = rdtsc();
         // SAFETY: as above.
         let (lo, hi) = unsafe { (channel2.read(), channel2.read()) };
-        let midpoint = before + after.wrapping_sub(before) / 2;
-        (midpoint, u16::from_le_bytes([lo, hi]))
+        let bracket = after.wrapping_sub(before);
+        (before + bracket / 2, u16::from_le_bytes([lo, hi]), bracket)
     };
+    // A sample counts as an end of the window only when its bracket is at most twice the
+    // tightest seen: a vCPU descheduled between the two RDTSCs (a loaded host under TCG)
+    // widens it, and half of it would be error. Past `PIT_LOOSE_TICKS` any sample does.
+    let mut tightest = u64::MAX;
+    fn tight(bracket: u64, tightest: &mut u64) -> bool {
+        *tightest = (*tightest).min(bracket);
+        bracket <= tightest.saturating_mul(2)
+    }
 
     // Start at the first change of the count: a latch right after programming may catch the
     // counter before it loaded (the 8254 loads it on the next clock edge) and read a stale
     // value. On a machine without a PIT the count never changes.
-    let (_, first) = sample();
+    let (_, first, bracket) = sample();
+    tight(bracket, &mut tightest);
     let mut start = None;
     for _ in 0..PIT_STALL_READS {
-        let (t, c) = sample();
-        if c != first {
+        let (t, c, bracket) = sample();
+        let is_tight = tight(bracket, &mut tightest);
+        if c != first && (is_tight || start.is_none()) {
             start = Some((t, c));
-            break;
+            if is_tight {
+                break;
+            }
         }
     }
     let Some((t0, c0)) = start else {
@@ -330,10 +349,11 @@ fn pit_calibrate(window: &mut dyn FnMut(bool)) -> Option<u64> {
     let mut result = None;
     let (mut last, mut stalled) = (c0, 0u32);
     for _ in 0..PIT_MAX_READS {
-        let (t, c) = sample();
-        // Mode 0 counts down from 0xffff; 10 ms of ticks is far from wrapping.
+        let (t, c, bracket) = sample();
+        let is_tight = tight(bracket, &mut tightest);
+        // Mode 0 counts down from 0xffff; the window ends before it wraps.
         let elapsed = c0.wrapping_sub(c);
-        if c0 >= c && elapsed >= PIT_CALIBRATION_TICKS {
+        if c0 >= c && elapsed >= PIT_CALIBRATION_TICKS && (is_tight || elapsed >= PIT_LOOSE_TICKS) {
             let hz =
                 u128::from(t.wrapping_sub(t0)) * PIT_HZ_NUM / (u128::from(elapsed) * PIT_HZ_DEN);
             result = u64::try_from(hz).ok();
