@@ -166,6 +166,30 @@ fn device(_env: &Env, seed: u64) -> Result<crate::arch::aarch64::net::BootNet, N
     crate::arch::aarch64::net::BootNet::open(seed).map_err(|e| NetError::Device(e.to_string()))
 }
 
+/// Says on the console, once, why virtio-net gave up on its device (the driver logs nothing
+/// itself): called at the end of every round of the stack, the one that broke the device
+/// included, by both architectures' `BootNet`.
+#[cfg(target_os = "none")]
+pub(crate) fn report_failure_once<H, T>(
+    device: &morgana_drivers::virtio::net::VirtioNet<H, T>,
+    reported: &mut bool,
+) where
+    H: morgana_drivers::virtio::Hal,
+    T: morgana_drivers::virtio::Transport,
+{
+    if *reported {
+        return;
+    }
+    if let Some(why) = device.failure() {
+        *reported = true;
+        log::error!(
+            "virtio-net: giving up on the device ({why}): it is marked FAILED and the network \
+             is down until reboot; {}",
+            device.stats()
+        );
+    }
+}
+
 /// The hosted platform's NIC: TAP interface `tap=NAME` (default `mgtap0`), created if missing
 /// (needs `CAP_NET_ADMIN`); `pcap=FILE` records its frames.
 #[cfg(not(target_os = "none"))]

@@ -115,17 +115,7 @@ impl NetDevice for BootNet {
 
     fn flush(&mut self) {
         self.device.flush();
-        // Every round of the stack ends here, the one that broke the device included.
-        if !self.failure_reported
-            && let Some(why) = self.device.failure()
-        {
-            self.failure_reported = true;
-            log::error!(
-                "virtio-net: giving up on the device ({why}): it is marked FAILED and the \
-                 network is down until reboot; {}",
-                self.device.stats()
-            );
-        }
+        crate::net::report_failure_once(&self.device, &mut self.failure_reported);
     }
 
     fn hardware_address(&self) -> [u8; 6] {
