@@ -70,15 +70,7 @@ impl Platform for Pvh {
     }
 
     fn idle(&self, events: &EventTable) {
-        use ::x86_64::instructions::interrupts;
-        // `sti` takes effect after the next instruction, so `sti; hlt` cannot lose an
-        // interrupt that arrives after the check: it will end the `hlt` (SDM vol. 2, STI).
-        interrupts::disable();
-        if events.any_marked() {
-            interrupts::enable();
-            return;
-        }
-        interrupts::enable_and_hlt();
+        halt_unless_marked(events);
     }
 
     fn wall_clock(&self) -> Option<UtcTime> {
@@ -105,4 +97,18 @@ impl Platform for Pvh {
     fn exit(&self, code: i32) -> ! {
         super::exit(code)
     }
+}
+
+/// Halts until the next interrupt unless an event is already marked. `sti` takes effect after
+/// the next instruction, so `sti; hlt` cannot lose an interrupt (or, under Xen, an upcall) that
+/// arrives after the check: it ends the `hlt` (SDM vol. 2, STI). Under Xen `hlt` blocks the
+/// vCPU until the next upcall.
+pub(super) fn halt_unless_marked(events: &EventTable) {
+    use ::x86_64::instructions::interrupts;
+    interrupts::disable();
+    if events.any_marked() {
+        interrupts::enable();
+        return;
+    }
+    interrupts::enable_and_hlt();
 }

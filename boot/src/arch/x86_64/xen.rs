@@ -466,15 +466,7 @@ impl Platform for XenPvh {
     }
 
     fn idle(&self, events: &EventTable) {
-        use ::x86_64::instructions::interrupts;
-        // As on QEMU: `sti; hlt` cannot lose an upcall that arrives after the check. `hlt`
-        // blocks the vCPU in Xen until the next upcall.
-        interrupts::disable();
-        if events.any_marked() {
-            interrupts::enable();
-            return;
-        }
-        interrupts::enable_and_hlt();
+        super::platform::halt_unless_marked(events);
     }
 
     fn wall_clock(&self) -> Option<UtcTime> {
