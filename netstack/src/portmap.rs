@@ -1,67 +1,72 @@
-//! [`PortMap`]: a small map keyed by port, for the few listeners and bound UDP sockets an
-//! appliance has.
+//! [`VecMap`]: a small map on sorted vectors, and [`PortMap`], one keyed by port, for the few
+//! listeners and bound UDP sockets an appliance has (the TCP table's connection index is a
+//! `VecMap` too).
 //!
-//! A sorted `Vec` of ports beside a `Vec` of values, searched by bisection: lookups are as fast
+//! A sorted `Vec` of keys beside a `Vec` of values, searched by bisection: lookups are as fast
 //! as a `BTreeMap`'s at these sizes, and the code is a few hundred bytes where each `BTreeMap`
 //! instantiation links several KiB (insert, remove with node merging and stealing, drop) into
-//! every image. The search is not generic, so it exists once whatever the value type.
+//! every image. The search depends on the key type only, so it exists once per key type
+//! whatever the values.
 
 use alloc::vec::Vec;
 
-/// Values by port, at most one per port.
+/// Values by key, at most one per key.
 #[derive(Debug)]
-pub(crate) struct PortMap<V> {
-    /// Sorted, no duplicates; `values[i]` belongs to `ports[i]`.
-    ports: Vec<u16>,
+pub(crate) struct VecMap<K, V> {
+    /// Sorted, no duplicates; `values[i]` belongs to `keys[i]`.
+    keys: Vec<K>,
     values: Vec<V>,
 }
 
-impl<V> Default for PortMap<V> {
+/// Values by port.
+pub(crate) type PortMap<V> = VecMap<u16, V>;
+
+impl<K, V> Default for VecMap<K, V> {
     fn default() -> Self {
-        PortMap {
-            ports: Vec::new(),
+        VecMap {
+            keys: Vec::new(),
             values: Vec::new(),
         }
     }
 }
 
-/// Where `port` is in `ports` (`Ok`), or where it would go (`Err`).
-fn find(ports: &[u16], port: u16) -> Result<usize, usize> {
-    ports.binary_search(&port)
+/// Where `key` is in `keys` (`Ok`), or where it would go (`Err`).
+fn find<K: Ord>(keys: &[K], key: K) -> Result<usize, usize> {
+    keys.binary_search(&key)
 }
 
-impl<V> PortMap<V> {
-    pub(crate) fn contains_key(&self, port: u16) -> bool {
-        find(&self.ports, port).is_ok()
+impl<K: Ord + Copy, V> VecMap<K, V> {
+    pub(crate) fn contains_key(&self, key: K) -> bool {
+        find(&self.keys, key).is_ok()
     }
 
-    pub(crate) fn get(&self, port: u16) -> Option<&V> {
-        find(&self.ports, port).ok().map(|i| &self.values[i])
+    pub(crate) fn get(&self, key: K) -> Option<&V> {
+        find(&self.keys, key).ok().map(|i| &self.values[i])
     }
 
-    pub(crate) fn get_mut(&mut self, port: u16) -> Option<&mut V> {
-        find(&self.ports, port).ok().map(|i| &mut self.values[i])
+    pub(crate) fn get_mut(&mut self, key: K) -> Option<&mut V> {
+        find(&self.keys, key).ok().map(|i| &mut self.values[i])
     }
 
-    /// Puts `value` at `port`; returns the value it replaced.
-    pub(crate) fn insert(&mut self, port: u16, value: V) -> Option<V> {
-        match find(&self.ports, port) {
+    /// Puts `value` at `key`; returns the value it replaced.
+    pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
+        match find(&self.keys, key) {
             Ok(i) => Some(core::mem::replace(&mut self.values[i], value)),
             Err(i) => {
-                self.ports.insert(i, port);
+                self.keys.insert(i, key);
                 self.values.insert(i, value);
                 None
             }
         }
     }
 
-    pub(crate) fn remove(&mut self, port: u16) -> Option<V> {
-        let i = find(&self.ports, port).ok()?;
-        self.ports.remove(i);
+    pub(crate) fn remove(&mut self, key: K) -> Option<V> {
+        let i = find(&self.keys, key).ok()?;
+        self.keys.remove(i);
         Some(self.values.remove(i))
     }
 
-    /// The values, in port order.
+    /// The values, in key order.
     pub(crate) fn values_mut(&mut self) -> core::slice::IterMut<'_, V> {
         self.values.iter_mut()
     }

@@ -16,7 +16,7 @@ use core::time::Duration;
 use morgana_executor::Instant;
 
 use super::{Interface, SendError};
-use crate::portmap::PortMap;
+use crate::portmap::{PortMap, VecMap};
 use crate::tcp::syncookie::{self, SynCookies};
 use crate::tcp::{self, IsnGenerator, Segment, State, Tcb, TcpError};
 use crate::udp::Endpoint;
@@ -92,42 +92,6 @@ impl Conns {
 
     fn values_mut(&mut self) -> impl Iterator<Item = &mut Conn> {
         self.0.iter_mut().map(|(_, c)| &mut **c)
-    }
-}
-
-/// The indexed connections by [`Key`]: sorted keys beside their ids, searched by bisection
-/// (not generic, one copy of the code).
-#[derive(Debug, Default)]
-struct Index {
-    keys: Vec<Key>,
-    ids: Vec<ConnId>,
-}
-
-impl Index {
-    fn get(&self, key: Key) -> Option<ConnId> {
-        self.keys.binary_search(&key).ok().map(|i| self.ids[i])
-    }
-
-    fn contains_key(&self, key: Key) -> bool {
-        self.keys.binary_search(&key).is_ok()
-    }
-
-    fn insert(&mut self, key: Key, id: ConnId) -> Option<ConnId> {
-        match self.keys.binary_search(&key) {
-            Ok(i) => Some(core::mem::replace(&mut self.ids[i], id)),
-            Err(i) => {
-                self.keys.insert(i, key);
-                self.ids.insert(i, id);
-                None
-            }
-        }
-    }
-
-    fn remove(&mut self, key: Key) {
-        if let Ok(i) = self.keys.binary_search(&key) {
-            self.keys.remove(i);
-            self.ids.remove(i);
-        }
     }
 }
 
@@ -228,7 +192,8 @@ struct Listener {
 #[derive(Debug, Default)]
 pub struct TcpTable {
     conns: Conns,
-    index: Index,
+    /// The indexed connections by [`Key`].
+    index: VecMap<Key, ConnId>,
     listeners: PortMap<Listener>,
     next_id: ConnId,
     next_port: u16,
@@ -492,6 +457,7 @@ impl Interface {
             .tcp
             .index
             .get(key(repr.dst_port, ip.src_addr, repr.src_port))
+            .copied()
         {
             if self
                 .tcp
