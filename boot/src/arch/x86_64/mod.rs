@@ -34,6 +34,7 @@ pub mod xen;
 #[cfg(not(feature = "xen"))]
 #[path = "xen_absent.rs"]
 pub mod xen;
+mod xen_common;
 #[cfg(feature = "xen")]
 pub mod xen_net;
 

@@ -31,20 +31,20 @@ use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use morgana_executor::{EntropyError, EventId, EventTable, Instant, Platform, UtcTime};
-use morgana_hypervisor::abi::{ShutdownReason, VIRQ_TIMER, hvm_param};
+use morgana_hypervisor::abi::{VIRQ_TIMER, hvm_param};
 use morgana_hypervisor::console::PvConsole;
 use morgana_hypervisor::evtchn::{self, PortEvents};
-use morgana_hypervisor::hypercall::{HypercallPage, MapSpace};
+use morgana_hypervisor::hypercall::MapSpace;
 use morgana_hypervisor::shared_info::SharedInfo;
-use morgana_hypervisor::{Xen, XenError, XenInfo};
+use morgana_hypervisor::{XenError, XenInfo};
 
 use super::idt::{self, EVENTS};
+pub use super::xen_common::{active, xen};
+use super::xen_common::{pv_console, shutdown_reason};
 use super::{apic, paging, rng, time};
 use crate::bootinfo::BootInfo;
 use crate::machine::Machine;
 
-/// Set once the hypercall page is installed: we run on Xen.
-static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// What CPUID said (major << 16 | minor), for the boot line.
 static VERSION: AtomicU32 = AtomicU32::new(0);
 /// The shared_info page, once mapped.
@@ -62,18 +62,6 @@ static BOOT_SYSTEM_NS: AtomicU64 = AtomicU64::new(0);
 /// Which executor event each event-channel port marks.
 pub static PORTS: PortEvents = PortEvents::new();
 
-/// Whether start-up found Xen.
-pub fn active() -> bool {
-    ACTIVE.load(Ordering::Acquire)
-}
-
-/// The hypercalls.
-pub fn xen() -> Xen<HypercallPage> {
-    debug_assert!(active());
-    // SAFETY: only called once `detect_early` installed the page (ACTIVE is set after it).
-    Xen(unsafe { HypercallPage::installed() })
-}
-
 fn shared() -> Option<SharedInfo> {
     let p = SHARED.load(Ordering::Acquire);
     // SAFETY: a non-null pointer is the shared_info page `start` mapped, never unmapped.
@@ -83,14 +71,11 @@ fn shared() -> Option<SharedInfo> {
 /// Looks for Xen; on Xen installs the hypercall page and returns what CPUID said. First thing
 /// at boot, before any output.
 pub fn detect_early() -> Option<XenInfo> {
-    let info = morgana_hypervisor::detect(morgana_hypervisor::detect::cpuid)?;
-    // SAFETY: Xen is present (CPUID) and names this MSR; the image is identity-mapped.
-    unsafe { HypercallPage::install(info.hypercall_msr) };
+    let info = super::xen_common::detect_early()?;
     VERSION.store(
         u32::from(info.major) << 16 | u32::from(info.minor),
         Ordering::Relaxed,
     );
-    ACTIVE.store(true, Ordering::Release);
     Some(info)
 }
 
@@ -180,12 +165,7 @@ pub fn exit(code: i32) -> ! {
         // Also on Xen's console, for `xl dmesg` when nobody watched the PV console.
         debug_write(line.as_bytes());
     }
-    let reason = if code == 0 {
-        ShutdownReason::Poweroff
-    } else {
-        ShutdownReason::Crash
-    };
-    let err = xen().shutdown(reason);
+    let err = xen().shutdown(shutdown_reason(code));
     let mut line = heapless_line();
     let _ = writeln!(line, "morgana: SCHEDOP_shutdown failed: {err}; halting");
     debug_write(line.as_bytes());
@@ -282,17 +262,6 @@ pub fn alloc_page() -> *mut u8 {
     p
 }
 
-/// Whether the page at `addr` is mapped by our page tables (RAM, or the device window where
-/// Xen's special pages live).
-fn page_mapped(info: &BootInfo, addr: u64) -> bool {
-    let (lo, hi) = paging::DEVICE_WINDOW;
-    (lo..hi).contains(&addr)
-        || info
-            .regions()
-            .iter()
-            .any(|r| r.start <= addr && addr + 4096 <= r.end())
-}
-
 /// What Xen start-up found, for the boot line.
 struct Found {
     upcall: Result<&'static str, XenError>,
@@ -325,17 +294,11 @@ pub(super) fn start(info: &BootInfo, boot_tsc: u64, stages: &mut super::Stages) 
     mark("shared_info");
 
     // The PV console.
-    let console_port = match (
-        xen().hvm_get_param(hvm_param::CONSOLE_PFN),
-        xen().hvm_get_param(hvm_param::CONSOLE_EVTCHN),
-    ) {
-        (Ok(pfn), Ok(port)) if pfn != 0 && page_mapped(info, pfn << 12) => {
-            CONSOLE_PORT.store(port as u32, Ordering::Relaxed);
-            CONSOLE.store((pfn << 12) as *mut u8, Ordering::Release);
-            Some(port as u32)
-        }
-        _ => None,
-    };
+    let console_port = pv_console(info).map(|(addr, port)| {
+        CONSOLE_PORT.store(port, Ordering::Relaxed);
+        CONSOLE.store(addr as *mut u8, Ordering::Release);
+        port
+    });
     mark("console");
 
     // Event channels: everything masked until bound; upcalls on a vector of ours.

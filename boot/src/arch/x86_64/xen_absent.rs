@@ -11,43 +11,17 @@
 //! what the rest of the x86_64 code calls, with the same functions as the real one.
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicBool, Ordering};
 
-use morgana_hypervisor::abi::{ShutdownReason, hvm_param};
 use morgana_hypervisor::console::PvConsole;
-use morgana_hypervisor::hypercall::HypercallPage;
-use morgana_hypervisor::{Xen, XenInfo};
 
-use super::paging;
+pub use super::xen_common::{active, detect_early};
+use super::xen_common::{pv_console, shutdown_reason, xen};
 use crate::bootinfo::BootInfo;
 
 /// What the image says on Xen.
 pub const NO_XEN_SUPPORT: &str = "morgana: this image was built without Xen support (feature \
      `xen`); build it with `cargo xtask run-xen`, or with the `xen` feature of the `morgana` \
      crate, to run it on Xen";
-
-/// Set once the hypercall page is installed: we run on Xen.
-static ACTIVE: AtomicBool = AtomicBool::new(false);
-
-/// Whether start-up found Xen.
-pub fn active() -> bool {
-    ACTIVE.load(Ordering::Acquire)
-}
-
-fn xen() -> Xen<HypercallPage> {
-    // SAFETY: only called once `detect_early` installed the page (ACTIVE is set after it).
-    Xen(unsafe { HypercallPage::installed() })
-}
-
-/// Looks for Xen; on Xen installs the hypercall page (to shut down with) and returns what
-/// CPUID said. First thing at boot, before any output.
-pub fn detect_early() -> Option<XenInfo> {
-    let info = morgana_hypervisor::detect(morgana_hypervisor::detect::cpuid)?;
-    // SAFETY: Xen is present (CPUID) and names this MSR; the image is identity-mapped.
-    unsafe { HypercallPage::install(info.hypercall_msr) };
-    ACTIVE.store(true, Ordering::Release);
-    Some(info)
-}
 
 /// Console output on Xen: the HVM debug port 0xe9, which Xen prints on its own console as
 /// `(dN) ...`.
@@ -67,35 +41,23 @@ pub fn upcall(_vector: usize) {}
 pub(super) fn start(info: &BootInfo, _boot_tsc: u64, _stages: &mut super::Stages) -> ! {
     write(NO_XEN_SUPPORT.as_bytes());
     write(b"\n");
-    if let (Ok(pfn), Ok(port)) = (
-        xen().hvm_get_param(hvm_param::CONSOLE_PFN),
-        xen().hvm_get_param(hvm_param::CONSOLE_EVTCHN),
-    ) {
-        let addr = pfn << 12;
-        let (lo, hi) = paging::DEVICE_WINDOW;
-        let mapped = (lo..hi).contains(&addr)
-            || info
-                .regions()
-                .iter()
-                .any(|r| r.start <= addr && addr + 4096 <= r.end());
-        if pfn != 0 && mapped {
-            // SAFETY: Xen's console page, mapped (checked above), whose only writer on our
-            // side this is.
-            let console = unsafe { PvConsole::new(addr as *mut u8) };
-            let mut text = alloc::string::String::from(NO_XEN_SUPPORT);
-            let _ = write!(text, "\nmorgana: exit code {}\n", crate::EXIT_BOOT_FAILED);
-            let mut bytes = text.as_bytes();
-            // The ring is empty at boot and holds 2 KiB: the message fits. Let xenconsoled
-            // take it before the domain goes (bounded: it may never come).
-            for _ in 0..100_000 {
-                let n = console.write(bytes);
-                bytes = &bytes[n..];
-                let _ = xen().send(port as u32);
-                if bytes.is_empty() && console.unsent() == 0 {
-                    break;
-                }
-                xen().sched_yield();
+    if let Some((addr, port)) = pv_console(info) {
+        // SAFETY: Xen's console page, mapped (`pv_console` checked), whose only writer on our
+        // side this is.
+        let console = unsafe { PvConsole::new(addr as *mut u8) };
+        let mut text = alloc::string::String::from(NO_XEN_SUPPORT);
+        let _ = write!(text, "\nmorgana: exit code {}\n", crate::EXIT_BOOT_FAILED);
+        let mut bytes = text.as_bytes();
+        // The ring is empty at boot and holds 2 KiB: the message fits. Let xenconsoled
+        // take it before the domain goes (bounded: it may never come).
+        for _ in 0..100_000 {
+            let n = console.write(bytes);
+            bytes = &bytes[n..];
+            let _ = xen().send(port);
+            if bytes.is_empty() && console.unsent() == 0 {
+                break;
             }
+            xen().sched_yield();
         }
     }
     exit(crate::EXIT_BOOT_FAILED)
@@ -103,12 +65,7 @@ pub(super) fn start(info: &BootInfo, _boot_tsc: u64, _stages: &mut super::Stages
 
 /// Ends the run: `SCHEDOP_shutdown` (poweroff for 0, crash for anything else).
 pub fn exit(code: i32) -> ! {
-    let reason = if code == 0 {
-        ShutdownReason::Poweroff
-    } else {
-        ShutdownReason::Crash
-    };
-    let _ = xen().shutdown(reason);
+    let _ = xen().shutdown(shutdown_reason(code));
     loop {
         ::x86_64::instructions::interrupts::disable();
         ::x86_64::instructions::hlt();
