@@ -470,7 +470,7 @@ fn goals(table: &Table, m: &Measured, code: Option<u64>) -> String {
 
 /// QEMU's arguments for the AArch64 image on `-M virt` (GICv3, TCG) on the lab's TAP.
 fn aarch64_args(image: &Path, mem: &str) -> Vec<String> {
-    let append = format!("{} access_log=off", crate::qemu::Net::Tap.default_cmdline());
+    let append = super::lab::append();
     let mut args: Vec<String> = [
         "-M",
         "virt,gic-version=3",
@@ -498,11 +498,7 @@ fn aarch64_args(image: &Path, mem: &str) -> Vec<String> {
     ]
     .map(str::to_owned)
     .into();
-    let mut nic = qemu::nic_args(qemu::Machine::Microvm, qemu::Net::Tap, &[], None);
-    if let Some(device) = nic.last_mut() {
-        device.push_str(&format!(",mac={}", super::lab::GUEST_MAC));
-    }
-    args.extend(nic);
+    args.extend(super::lab::nic_args(qemu::Machine::Microvm));
     args
 }
 
