@@ -16,7 +16,6 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -24,7 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use morgana_tests::netns::{self, GUEST, Netns, TAP};
-use morgana_tests::runner::{Xtask, xtask_command};
+use morgana_tests::runner::{Xtask, qemu_unavailable, xtask_command};
 
 /// From starting run-qemu to QEMU holding the TAP (cargo checks freshness).
 const START_LIMIT: Duration = Duration::from_secs(120);
@@ -45,12 +44,7 @@ fn unavailable(qemu: &str) -> Option<String> {
     if let Err(why) = netns::available() {
         return Some(why);
     }
-    match Command::new(qemu).arg("--version").output() {
-        Ok(out) if out.status.success() => None,
-        _ => Some(format!(
-            "{qemu} is not installed (`cargo xtask install-qemu`)"
-        )),
-    }
+    qemu_unavailable(qemu)
 }
 
 fn build(arch: &str) {
