@@ -58,23 +58,6 @@ fn build(arch: &str) {
     );
 }
 
-/// Waits until QEMU has opened the TAP (its carrier is up): frames sent before that are
-/// dropped by the kernel rather than queued.
-fn wait_for_carrier(ns: &Netns, limit: Duration) -> Result<(), String> {
-    let start = Instant::now();
-    loop {
-        if let Ok(out) = ns.ip(&["-o", "link", "show", TAP])
-            && out.contains("LOWER_UP")
-        {
-            return Ok(());
-        }
-        if start.elapsed() > limit {
-            return Err(format!("QEMU did not open {TAP} in {}", ns.name()));
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Sends `command` to QEMU's human monitor on `socket`.
 fn monitor(socket: &Path, command: &str) -> Result<(), String> {
     let mut stream =
@@ -183,7 +166,7 @@ fn flood_while_booting(arch: &str, qemu: &str) {
             }
             thread::sleep(Duration::from_millis(50));
         }
-        wait_for_carrier(&ns, START_LIMIT.saturating_sub(start.elapsed()))?;
+        ns.wait_for_carrier(TAP, START_LIMIT.saturating_sub(start.elapsed()))?;
         // No ARP from Linux: the datagrams go straight into the TAP's queue.
         ns.ip(&["link", "set", TAP, "txqueuelen", "1000"])?;
         ns.ip(&[
