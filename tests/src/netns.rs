@@ -272,15 +272,28 @@ impl Netns {
 
     /// Waits until interface `ifname` in the namespace is up.
     pub fn wait_for_interface(&self, ifname: &str, limit: Duration) -> Result<(), String> {
+        self.wait_for_link(ifname, ",UP", limit)
+            .map_err(|()| format!("{ifname} did not come up in {}", self.name))
+    }
+
+    /// Waits until QEMU has opened TAP `ifname` (its carrier is up): frames sent before that
+    /// are dropped by the kernel rather than queued.
+    pub fn wait_for_carrier(&self, ifname: &str, limit: Duration) -> Result<(), String> {
+        self.wait_for_link(ifname, "LOWER_UP", limit)
+            .map_err(|()| format!("QEMU did not open {ifname} in {}", self.name))
+    }
+
+    /// Polls `ip link show ifname` until it shows `flag`, or `limit` passes.
+    fn wait_for_link(&self, ifname: &str, flag: &str, limit: Duration) -> Result<(), ()> {
         let start = Instant::now();
         loop {
             if let Ok(out) = self.ip(&["-o", "link", "show", ifname])
-                && out.contains(",UP")
+                && out.contains(flag)
             {
                 return Ok(());
             }
             if start.elapsed() > limit {
-                return Err(format!("{ifname} did not come up in {}", self.name));
+                return Err(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -35,6 +35,16 @@ pub fn xtask_command(args: &[&str]) -> Command {
     command
 }
 
+/// Why emulator `qemu` (e.g. `qemu-system-x86_64`) cannot run here, if it cannot.
+pub fn qemu_unavailable(qemu: &str) -> Option<String> {
+    match Command::new(qemu).arg("--version").output() {
+        Ok(out) if out.status.success() => None,
+        _ => Some(format!(
+            "{qemu} is not installed (`cargo xtask install-qemu`)"
+        )),
+    }
+}
+
 /// A running xtask, killed with everything it started if dropped before [`Xtask::wait`].
 #[derive(Debug)]
 pub struct Xtask {

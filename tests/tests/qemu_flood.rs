@@ -16,7 +16,6 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, SocketAddrV4, TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -24,7 +23,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use morgana_tests::netns::{self, GUEST, Netns, TAP};
-use morgana_tests::runner::{Xtask, xtask_command};
+use morgana_tests::runner::{Xtask, qemu_unavailable, xtask_command};
 
 /// From starting run-qemu to QEMU holding the TAP (cargo checks freshness).
 const START_LIMIT: Duration = Duration::from_secs(120);
@@ -45,12 +44,7 @@ fn unavailable(qemu: &str) -> Option<String> {
     if let Err(why) = netns::available() {
         return Some(why);
     }
-    match Command::new(qemu).arg("--version").output() {
-        Ok(out) if out.status.success() => None,
-        _ => Some(format!(
-            "{qemu} is not installed (`cargo xtask install-qemu`)"
-        )),
-    }
+    qemu_unavailable(qemu)
 }
 
 fn build(arch: &str) {
@@ -62,23 +56,6 @@ fn build(arch: &str) {
         "building static-site for {arch} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// Waits until QEMU has opened the TAP (its carrier is up): frames sent before that are
-/// dropped by the kernel rather than queued.
-fn wait_for_carrier(ns: &Netns, limit: Duration) -> Result<(), String> {
-    let start = Instant::now();
-    loop {
-        if let Ok(out) = ns.ip(&["-o", "link", "show", TAP])
-            && out.contains("LOWER_UP")
-        {
-            return Ok(());
-        }
-        if start.elapsed() > limit {
-            return Err(format!("QEMU did not open {TAP} in {}", ns.name()));
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Sends `command` to QEMU's human monitor on `socket`.
@@ -189,7 +166,7 @@ fn flood_while_booting(arch: &str, qemu: &str) {
             }
             thread::sleep(Duration::from_millis(50));
         }
-        wait_for_carrier(&ns, START_LIMIT.saturating_sub(start.elapsed()))?;
+        ns.wait_for_carrier(TAP, START_LIMIT.saturating_sub(start.elapsed()))?;
         // No ARP from Linux: the datagrams go straight into the TAP's queue.
         ns.ip(&["link", "set", TAP, "txqueuelen", "1000"])?;
         ns.ip(&[

@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use morgana_tests::netns::{self, GUEST, Netns};
-use morgana_tests::runner::{Xtask, xtask_command};
+use morgana_tests::runner::{Xtask, qemu_unavailable, xtask_command};
 use morgana_tests::traffic;
 
 /// From starting run-qemu to the guest answering ping (cargo checks freshness, QEMU boots).
@@ -44,10 +44,7 @@ fn unavailable(loss: bool) -> Option<String> {
     if loss && let Err(why) = netns::nft_available() {
         return Some(why);
     }
-    match Command::new("qemu-system-x86_64").arg("--version").output() {
-        Ok(out) if out.status.success() => None,
-        _ => Some("qemu-system-x86_64 is not installed (`cargo xtask install-qemu`)".into()),
-    }
+    qemu_unavailable("qemu-system-x86_64")
 }
 
 /// Full mode boots the release image: the debug image's TCP moves a few Mbit/s under TCG,

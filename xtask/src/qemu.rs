@@ -3,7 +3,7 @@
 //! console streamed and kept, a deadline, and the exit status mapped back to the appliance's
 //! exit code ([`run`]).
 
-mod aarch64;
+pub mod aarch64;
 mod install;
 mod run;
 pub mod tap;

@@ -19,7 +19,7 @@ use super::lab::{self, Lab, Server};
 use super::loadgen::{OpenLoop, Wrk};
 use super::{Options, host_nginx, linux_vm, plot, save};
 use crate::build::{self, Arch, BuildArgs};
-use crate::qemu::{self, Accel, Machine, Net, Vm};
+use crate::qemu::{self, Accel, Machine, Vm};
 use crate::util::{self, Error};
 
 const APPLIANCE: &str = "static-site";
@@ -461,11 +461,8 @@ pub fn site_dir() -> std::path::PathBuf {
 /// The appliance's QEMU arguments on the lab's TAP, with `mem` of RAM.
 pub fn morgana_args(image: &Path, accel: Accel, mem: &str) -> Result<Vec<String>, String> {
     let firmware = qemu::firmware(MACHINE).map_err(|err| err.to_string())?;
-    let mut extra = qemu::nic_args(MACHINE, Net::Tap, &[], None);
-    if let Some(device) = extra.last_mut() {
-        device.push_str(&format!(",mac={}", lab::GUEST_MAC));
-    }
-    let append = format!("{} access_log=off", Net::Tap.default_cmdline());
+    let extra = lab::nic_args(MACHINE);
+    let append = lab::append();
     let vm = Vm {
         image,
         machine: MACHINE,

@@ -21,12 +21,28 @@ use std::time::{Duration, Instant};
 
 use morgana_tests::netns::{self, GUEST, Netns, PEER, PREFIX, TAP};
 
+use crate::qemu::{self, Machine, Net};
+
 /// The guest NIC's MAC address, on QEMU's command line and in the neighbour table.
 pub const GUEST_MAC: &str = "52:54:00:12:34:56";
 
 /// The web site's address inside the namespace.
 pub fn site() -> SocketAddrV4 {
     SocketAddrV4::new(GUEST, 80)
+}
+
+/// QEMU's NIC on the lab's TAP for `machine`, with [`GUEST_MAC`].
+pub fn nic_args(machine: Machine) -> Vec<String> {
+    let mut args = qemu::nic_args(machine, Net::Tap, &[], None);
+    if let Some(device) = args.last_mut() {
+        device.push_str(&format!(",mac={GUEST_MAC}"));
+    }
+    args
+}
+
+/// The site's kernel command line on the lab's TAP: no access log.
+pub fn append() -> String {
+    format!("{} access_log=off", Net::Tap.default_cmdline())
 }
 
 /// One namespace, deleted (with its TAP) when dropped.

@@ -470,39 +470,8 @@ fn goals(table: &Table, m: &Measured, code: Option<u64>) -> String {
 
 /// QEMU's arguments for the AArch64 image on `-M virt` (GICv3, TCG) on the lab's TAP.
 fn aarch64_args(image: &Path, mem: &str) -> Vec<String> {
-    let append = format!("{} access_log=off", crate::qemu::Net::Tap.default_cmdline());
-    let mut args: Vec<String> = [
-        "-M",
-        "virt,gic-version=3",
-        "-accel",
-        "tcg",
-        "-cpu",
-        "max",
-        "-m",
-        mem,
-        "-nodefaults",
-        "-no-user-config",
-        "-serial",
-        "stdio",
-        "-display",
-        "none",
-        "-kernel",
-        &util::display_path(image),
-        "-append",
-        &append,
-        "-no-reboot",
-        "-global",
-        "virtio-mmio.force-legacy=false",
-        "-device",
-        "virtio-rng-device",
-    ]
-    .map(str::to_owned)
-    .into();
-    let mut nic = qemu::nic_args(qemu::Machine::Microvm, qemu::Net::Tap, &[], None);
-    if let Some(device) = nic.last_mut() {
-        device.push_str(&format!(",mac={}", super::lab::GUEST_MAC));
-    }
-    args.extend(nic);
+    let mut args = qemu::aarch64::virt_args(image, mem, &super::lab::append(), qemu::Gic::V3);
+    args.extend(super::lab::nic_args(qemu::Machine::Microvm));
     args
 }
 
@@ -515,7 +484,7 @@ fn aarch64(group: &'static str, dir: &Path, options: &Options) -> Result<(), Err
         release: true,
         arch: Some(Arch::Aarch64),
     })?;
-    let qemu_binary = util::which("qemu-system-aarch64")
+    let qemu_binary = util::which(qemu::aarch64::BINARY)
         .ok_or_else(|| Error::new("qemu-system-aarch64 not found (Debian: qemu-system-arm)"))?;
     let plan = Plan::new(options.quick);
     let boots = if options.quick { 2 } else { 7 };

@@ -46,7 +46,18 @@ impl Gic {
 
 /// QEMU's arguments for an AArch64 run, without the program name.
 pub fn args(image: &Path, args: &RunQemuArgs, gic: Gic) -> Vec<String> {
-    let mut out: Vec<String> = [
+    let mut out = virt_args(image, &args.mem, &args.append, gic);
+    if args.gdb {
+        out.extend(["-s".into(), "-S".into()]);
+    }
+    out.extend(args.extra.iter().cloned());
+    out
+}
+
+/// `-M virt` under TCG booting `image` with `mem` of RAM and command line `append`: no NIC,
+/// gdb stub or extra arguments.
+pub fn virt_args(image: &Path, mem: &str, append: &str, gic: Gic) -> Vec<String> {
+    [
         "-M",
         &format!("virt,gic-version={}", gic.version()),
         "-accel",
@@ -54,7 +65,7 @@ pub fn args(image: &Path, args: &RunQemuArgs, gic: Gic) -> Vec<String> {
         "-cpu",
         "max",
         "-m",
-        &args.mem,
+        mem,
         "-nodefaults",
         "-no-user-config",
         "-serial",
@@ -64,7 +75,7 @@ pub fn args(image: &Path, args: &RunQemuArgs, gic: Gic) -> Vec<String> {
         "-kernel",
         &util::display_path(image),
         "-append",
-        &args.append,
+        append,
         "-no-reboot",
         // Modern virtio-mmio (Morgana drives no legacy virtio), and an entropy device for CPUs
         // without RNDR.
@@ -74,12 +85,7 @@ pub fn args(image: &Path, args: &RunQemuArgs, gic: Gic) -> Vec<String> {
         "virtio-rng-device",
     ]
     .map(str::to_owned)
-    .into();
-    if args.gdb {
-        out.extend(["-s".into(), "-S".into()]);
-    }
-    out.extend(args.extra.iter().cloned());
-    out
+    .into()
 }
 
 /// The exit code in the console's last `morgana: exit code N` line.
