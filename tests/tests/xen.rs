@@ -10,19 +10,13 @@
 //! `target/xen-lab`). It needs apt-get with Debian bookworm sources and QEMU; without them the
 //! test says why and passes.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use morgana_tests::runner::workspace;
+
 /// The whole run, builds included.
 const LIMIT: Duration = Duration::from_secs(20 * 60);
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits in the workspace")
-        .to_path_buf()
-}
 
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
