@@ -173,29 +173,19 @@ impl<H: Hypercall> Netfront<H> {
         wait: &mut dyn FnMut() -> bool,
     ) -> Result<Netfront<H>, NetfrontError> {
         let dev = format!("device/vif/{index}");
-        let read = |store: &mut XenStore, key: &str, wait: &mut dyn FnMut() -> bool| {
-            let path = format!("{dev}/{key}");
-            store
-                .read_blocking(Transaction::NONE, &path, wait)
-                .map_err(|e| NetfrontError::Store(format!("reading {path}"), e))
+        let read_key = |store: &mut XenStore, key: &str, wait: &mut dyn FnMut() -> bool| {
+            read(store, &format!("{dev}/{key}"), wait)
         };
-        let backend = read(store, "backend", wait)?;
-        let backend_id: u16 = read(store, "backend-id", wait)?
+        let backend = read_key(store, "backend", wait)?;
+        let backend_id: u16 = read_key(store, "backend-id", wait)?
             .parse()
             .map_err(|_| NetfrontError::Bad(format!("{dev}/backend-id is not a domain id")))?;
-        let mac_text = read(store, "mac", wait)?;
+        let mac_text = read_key(store, "mac", wait)?;
         let mac = parse_mac(&mac_text)
             .ok_or_else(|| NetfrontError::Bad(format!("{dev}/mac `{mac_text}` is not a MAC")))?;
-        let backend_state = |store: &mut XenStore, wait: &mut dyn FnMut() -> bool| {
-            let path = format!("{backend}/state");
-            store
-                .read_blocking(Transaction::NONE, &path, wait)
-                .map_err(|e| NetfrontError::Store(format!("reading {path}"), e))
-                .map(|s| s.trim().parse::<u32>().unwrap_or(0))
-        };
         // The back end publishes its features, then waits for us.
         loop {
-            match backend_state(store, wait)? {
+            match backend_state(store, &backend, wait)? {
                 state::INIT_WAIT | state::INITIALISED | state::CONNECTED => break,
                 s @ (state::CLOSING | state::CLOSED) => {
                     return Err(NetfrontError::Backend(format!(
@@ -471,6 +461,26 @@ pub enum BackendChange {
     Reconnected(u32),
 }
 
+/// Reads `path` outside any transaction.
+fn read(
+    store: &mut XenStore,
+    path: &str,
+    wait: &mut dyn FnMut() -> bool,
+) -> Result<String, NetfrontError> {
+    store
+        .read_blocking(Transaction::NONE, path, wait)
+        .map_err(|e| NetfrontError::Store(format!("reading {path}"), e))
+}
+
+/// The back end's xenbus `state` (0 if it is not a number).
+fn backend_state(
+    store: &mut XenStore,
+    backend: &str,
+    wait: &mut dyn FnMut() -> bool,
+) -> Result<u32, NetfrontError> {
+    read(store, &format!("{backend}/state"), wait).map(|s| s.trim().parse().unwrap_or(0))
+}
+
 /// The second half of the handshake, with the rings granted: a port for the back end, the
 /// keys in one transaction with `state` = `Connected`, then wait for the back end to be
 /// `Connected`. Returns the port.
@@ -488,13 +498,6 @@ fn handshake<H: Hypercall>(
     let port = xen
         .alloc_unbound(backend_id)
         .map_err(|e| NetfrontError::Xen("EVTCHNOP_alloc_unbound", e))?;
-    let backend_state = |store: &mut XenStore, wait: &mut dyn FnMut() -> bool| {
-        let path = format!("{backend}/state");
-        store
-            .read_blocking(Transaction::NONE, &path, wait)
-            .map_err(|e| NetfrontError::Store(format!("reading {path}"), e))
-            .map(|s| s.trim().parse::<u32>().unwrap_or(0))
-    };
     // Tell the back end, atomically.
     loop {
         let tx_id = store
@@ -526,7 +529,7 @@ fn handshake<H: Hypercall>(
         }
     }
     loop {
-        match backend_state(store, wait)? {
+        match backend_state(store, backend, wait)? {
             state::CONNECTED => break,
             s @ (state::CLOSING | state::CLOSED) => {
                 return Err(NetfrontError::Backend(format!(
