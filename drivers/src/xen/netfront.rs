@@ -113,9 +113,7 @@ struct Inner<H: Hypercall> {
     port: u32,
     tx: FrontRing,
     rx: FrontRing,
-    /// The ring pages and their grants, kept for a reconnection.
-    tx_page: *mut u8,
-    rx_page: *mut u8,
+    /// The ring pages' grants, kept for a reconnection.
     tx_ref: GrantRef,
     rx_ref: GrantRef,
     tx_bufs: Vec<Buffer>,
@@ -244,8 +242,6 @@ impl<H: Hypercall> Netfront<H> {
             port,
             tx,
             rx,
-            tx_page,
-            rx_page,
             tx_ref,
             rx_ref,
             tx_free: (0..TX_BUFFERS as u16).rev().collect(),
@@ -326,8 +322,8 @@ impl<H: Hypercall> Netfront<H> {
         // SAFETY: our ring pages; the old back end is gone (it left Connected and unmapped
         // them), the new one maps them only after the handshake below.
         unsafe {
-            inner.tx = FrontRing::init(inner.tx_page, TX_ENTRY);
-            inner.rx = FrontRing::init(inner.rx_page, RX_ENTRY);
+            inner.tx.reset();
+            inner.rx.reset();
         }
         let port = handshake(
             &inner.xen,

@@ -65,6 +65,16 @@ impl FrontRing {
         ring
     }
 
+    /// Initialises the shared ring afresh in the same page, for a new back end.
+    ///
+    /// # Safety
+    ///
+    /// As for [`FrontRing::init`]; no back end maps the page until the new one is told of it.
+    pub unsafe fn reset(&mut self) {
+        // SAFETY: the page given to `init`; the caller vouches that nobody else uses it now.
+        *self = unsafe { FrontRing::init(self.page, self.entry_size) };
+    }
+
     fn index(&self, offset: usize) -> &AtomicU32 {
         // SAFETY: the index offsets are in the page, 4-aligned; only atomic access.
         unsafe { AtomicU32::from_ptr(self.page.add(offset).cast()) }
