@@ -244,17 +244,14 @@ impl<H: Hypercall> Netfront<H> {
             rx,
             tx_ref,
             rx_ref,
-            tx_free: (0..TX_BUFFERS as u16).rev().collect(),
+            tx_free: Vec::new(),
             tx_bufs,
             rx_bufs,
             notify_pending: false,
-            link_up: true,
+            link_up: false,
             dropped: 0,
         };
-        for id in 0..RX_BUFFERS as u16 {
-            inner.post_rx(id);
-        }
-        inner.push_rx();
+        inner.start(port);
         Ok(Netfront {
             inner: RefCell::new(inner),
             mac,
@@ -335,14 +332,7 @@ impl<H: Hypercall> Netfront<H> {
             inner.rx_ref,
             wait,
         )?;
-        inner.port = port;
-        inner.tx_free = (0..TX_BUFFERS as u16).rev().collect();
-        inner.notify_pending = false;
-        for id in 0..RX_BUFFERS as u16 {
-            inner.post_rx(id);
-        }
-        inner.push_rx();
-        inner.link_up = true;
+        inner.start(port);
         Ok(port)
     }
 
@@ -546,6 +536,19 @@ fn handshake<H: Hypercall>(
 }
 
 impl<H: Hypercall> Inner<H> {
+    /// Starts a connection on `port` over freshly initialised rings: every transmit buffer
+    /// free, every receive buffer posted, the link up.
+    fn start(&mut self, port: u32) {
+        self.port = port;
+        self.tx_free = (0..TX_BUFFERS as u16).rev().collect();
+        self.notify_pending = false;
+        for id in 0..RX_BUFFERS as u16 {
+            self.post_rx(id);
+        }
+        self.push_rx();
+        self.link_up = true;
+    }
+
     /// Queues receive buffer `id` as a request (published by `push_rx`).
     fn post_rx(&mut self, id: u16) {
         let entry = self.rx.entry(self.rx.req_prod_pvt);
