@@ -35,7 +35,7 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::{Cell, RefCell};
+use core::cell::RefCell;
 use core::fmt;
 use core::task::Context;
 
@@ -123,7 +123,8 @@ struct Inner<H: Hypercall> {
     /// Requests published but the back end not yet told.
     notify_pending: bool,
     link_up: bool,
-    dropped: u64,
+    /// Frames the back end reported as errors, or dropped (link down, no room, too long).
+    errors: u64,
 }
 
 /// A connected netfront.
@@ -136,8 +137,6 @@ pub struct Netfront<H: Hypercall> {
     pub backend_id: u16,
     /// Our xenstore directory, `device/vif/<index>`.
     dev: String,
-    /// Frames the back end reported as errors, or dropped while the link was down.
-    errors: Cell<u64>,
 }
 
 impl<H: Hypercall> fmt::Debug for Netfront<H> {
@@ -249,7 +248,7 @@ impl<H: Hypercall> Netfront<H> {
             rx_bufs,
             notify_pending: false,
             link_up: false,
-            dropped: 0,
+            errors: 0,
         };
         inner.start(port);
         Ok(Netfront {
@@ -258,7 +257,6 @@ impl<H: Hypercall> Netfront<H> {
             backend,
             backend_id,
             dev,
-            errors: Cell::new(0),
         })
     }
 
@@ -368,7 +366,7 @@ impl<H: Hypercall> Netfront<H> {
             };
             inner.rx.rsp_cons = inner.rx.rsp_cons.wrapping_add(1);
             if id as usize >= RX_BUFFERS {
-                self.errors.set(self.errors.get() + 1);
+                inner.errors += 1;
                 continue; // not one of ours: nothing to re-post
             }
             let (offset, len) = (offset as usize, status.max(0) as usize);
@@ -379,7 +377,7 @@ impl<H: Hypercall> Netfront<H> {
             {
                 // An error, a frame in several pieces (we asked for none), or junk: give the
                 // buffer back.
-                self.errors.set(self.errors.get() + 1);
+                inner.errors += 1;
                 inner.post_rx(id);
                 inner.push_rx();
                 continue;
@@ -432,7 +430,7 @@ impl<H: Hypercall> Netfront<H> {
 
     /// Frames dropped or reported in error so far.
     pub fn errors(&self) -> u64 {
-        self.errors.get() + self.inner.borrow().dropped
+        self.inner.borrow().errors
     }
 }
 
@@ -585,7 +583,7 @@ impl<H: Hypercall> Inner<H> {
                 continue; // NETIF_RSP_NULL: a slot for extra info
             }
             if status < 0 {
-                self.dropped += 1;
+                self.errors += 1;
             }
             if (id as usize) < TX_BUFFERS && !self.tx_free.contains(&id) {
                 self.tx_free.push(id);
@@ -665,7 +663,7 @@ impl<H: Hypercall> TxToken for NetfrontTx<'_, H> {
         let Some(id) = id else {
             // No room (the reply token of a receive, with every buffer in flight), an
             // oversized frame, or the link is down: the frame is built and dropped.
-            inner.dropped += 1;
+            inner.errors += 1;
             drop(inner);
             let mut scratch = alloc::vec![0u8; len];
             return f(&mut scratch);
