@@ -60,18 +60,9 @@ impl XsRing {
         let room = ring::free(prod, cons, RING_SIZE)
             .ok_or(XsError::Protocol("request ring indexes out of range"))?;
         let n = room.min(data.len());
-        let mut from = 0;
-        for (off, len) in ring::segments(prod, n, RING_SIZE) {
-            // SAFETY: the segment lies in the request ring, in the part only we write.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    data.as_ptr().add(from),
-                    self.page.add(REQ + off),
-                    len,
-                );
-            }
-            from += len;
-        }
+        // SAFETY: the request ring lies in the page; the `n` bytes go in the part only we
+        // write.
+        unsafe { ring::copy_in(self.page.add(REQ), RING_SIZE, prod, &data[..n]) };
         fence(Ordering::Release);
         self.index(REQ_PROD)
             .store(prod.wrapping_add(n as u32), Ordering::Release);
@@ -85,19 +76,11 @@ impl XsRing {
         let n = ring::used(prod, cons, RING_SIZE)
             .ok_or(XsError::Protocol("response ring indexes out of range"))?;
         fence(Ordering::Acquire);
-        for (off, len) in ring::segments(cons, n, RING_SIZE) {
-            let at = out.len();
-            out.resize(at + len, 0);
-            // SAFETY: the segment lies in the response ring between `rsp_cons` and `rsp_prod`,
-            // which xenstored leaves alone until we advance `rsp_cons`.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    self.page.add(RSP + off),
-                    out.as_mut_ptr().add(at),
-                    len,
-                );
-            }
-        }
+        let at = out.len();
+        out.resize(at + n, 0);
+        // SAFETY: the response ring lies in the page; the `n` bytes are between `rsp_cons` and
+        // `rsp_prod`, which xenstored leaves alone until we advance `rsp_cons`.
+        unsafe { ring::copy_out(self.page.add(RSP), RING_SIZE, cons, &mut out[at..]) };
         fence(Ordering::Release);
         self.index(RSP_CONS)
             .store(cons.wrapping_add(n as u32), Ordering::Release);
