@@ -14,7 +14,7 @@
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering, fence};
 
@@ -95,6 +95,19 @@ pub struct Transaction(pub u32);
 impl Transaction {
     /// Outside any transaction.
     pub const NONE: Transaction = Transaction(0);
+
+    /// The id in a `TRANSACTION_START` reply.
+    fn from_reply(reply: &[u8]) -> Result<Transaction, XsError> {
+        wire::text(reply)?
+            .parse()
+            .map(Transaction)
+            .map_err(|_| XsError::Protocol("transaction id is not a number"))
+    }
+}
+
+/// The payload of a `TRANSACTION_END`: commit or abort.
+fn end_flag(commit: bool) -> &'static [u8] {
+    if commit { b"T\0" } else { b"F\0" }
 }
 
 /// A watch firing: the path that changed and the watch's token.
@@ -285,10 +298,7 @@ impl XenStore {
     ) -> Result<Transaction, XsError> {
         let reply =
             self.request_blocking(MsgType::TransactionStart, Transaction::NONE, &[b"\0"], wait)?;
-        wire::text(&reply)?
-            .parse()
-            .map(Transaction)
-            .map_err(|_| XsError::Protocol("transaction id is not a number"))
+        Transaction::from_reply(&reply)
     }
 
     /// [`XenStore::transaction_end`], blocking.
@@ -298,8 +308,7 @@ impl XenStore {
         commit: bool,
         wait: &mut dyn FnMut() -> bool,
     ) -> Result<(), XsError> {
-        let flag: &[u8] = if commit { b"T\0" } else { b"F\0" };
-        self.request_blocking(MsgType::TransactionEnd, tx, &[flag], wait)
+        self.request_blocking(MsgType::TransactionEnd, tx, &[end_flag(commit)], wait)
             .map(drop)
     }
 
@@ -339,8 +348,7 @@ impl XenStore {
 
     /// This domain's home, `/local/domain/<id>` (relative paths are taken from there).
     pub async fn domain_path(&mut self, domid: u32) -> Result<String, XsError> {
-        let mut id = String::new();
-        let _ = core::fmt::write(&mut id, format_args!("{domid}"));
+        let id = domid.to_string();
         let reply = self
             .request(
                 MsgType::GetDomainPath,
@@ -405,17 +413,13 @@ impl XenStore {
         let reply = self
             .request(MsgType::TransactionStart, Transaction::NONE, &[b"\0"])
             .await?;
-        wire::text(&reply)?
-            .parse()
-            .map(Transaction)
-            .map_err(|_| XsError::Protocol("transaction id is not a number"))
+        Transaction::from_reply(&reply)
     }
 
     /// Ends `tx`, committing it or not. An error with [`XsError::is_retry`] means it
     /// conflicted with another writer: run it again.
     pub async fn transaction_end(&mut self, tx: Transaction, commit: bool) -> Result<(), XsError> {
-        let flag: &[u8] = if commit { b"T\0" } else { b"F\0" };
-        self.request(MsgType::TransactionEnd, tx, &[flag])
+        self.request(MsgType::TransactionEnd, tx, &[end_flag(commit)])
             .await
             .map(drop)
     }
