@@ -80,11 +80,6 @@ impl FrontRing {
         unsafe { AtomicU32::from_ptr(self.page.add(offset).cast()) }
     }
 
-    /// Entries in the ring.
-    pub fn size(&self) -> u32 {
-        self.size
-    }
-
     /// The entry for index `i` (requests and responses share the slots).
     pub fn entry(&self, i: u32) -> *mut u8 {
         // SAFETY: `i & (size - 1)` < size, and size * entry_size fits after ENTRIES.
@@ -92,11 +87,6 @@ impl FrontRing {
             self.page
                 .add(ENTRIES + (i & (self.size - 1)) as usize * self.entry_size)
         }
-    }
-
-    /// Free request slots (`RING_FREE_REQUESTS`).
-    pub fn free_requests(&self) -> u32 {
-        self.size - self.req_prod_pvt.wrapping_sub(self.rsp_cons)
     }
 
     /// Publishes the written requests; true if the back end must be notified.
