@@ -288,14 +288,8 @@ impl<H: Hypercall> Netfront<H> {
             _ if up => {
                 self.set_link(false);
                 let path = format!("{}/state", self.dev);
-                store
-                    .write_blocking(
-                        Transaction::NONE,
-                        &path,
-                        &format!("{}", state::CLOSED),
-                        wait,
-                    )
-                    .map_err(|e| NetfrontError::Store(format!("writing {path}"), e))?;
+                let closed = format!("{}", state::CLOSED);
+                write(store, Transaction::NONE, &path, &closed, wait)?;
                 Ok(BackendChange::Down(format!(
                     "netfront: back end {} left Connected (state {state}): link down until it \
                      returns",
@@ -456,6 +450,19 @@ fn read(
         .map_err(|e| NetfrontError::Store(format!("reading {path}"), e))
 }
 
+/// Writes `value` at `path`.
+fn write(
+    store: &mut XenStore,
+    tx: Transaction,
+    path: &str,
+    value: &str,
+    wait: &mut dyn FnMut() -> bool,
+) -> Result<(), NetfrontError> {
+    store
+        .write_blocking(tx, path, value, wait)
+        .map_err(|e| NetfrontError::Store(format!("writing {path}"), e))
+}
+
 /// The back end's xenbus `state` (0 if it is not a number).
 fn backend_state(
     store: &mut XenStore,
@@ -499,10 +506,7 @@ fn handshake<H: Hypercall>(
             ("state", format!("{}", state::CONNECTED)),
         ];
         for (key, value) in &keys {
-            let path = format!("{dev}/{key}");
-            store
-                .write_blocking(tx_id, &path, value, wait)
-                .map_err(|e| NetfrontError::Store(format!("writing {path}"), e))?;
+            write(store, tx_id, &format!("{dev}/{key}"), value, wait)?;
         }
         match store.transaction_end_blocking(tx_id, true, wait) {
             Ok(()) => break,
