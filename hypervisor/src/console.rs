@@ -57,19 +57,9 @@ impl PvConsole {
             return 0;
         };
         let n = room.min(data.len());
-        let mut from = 0;
-        for (off, len) in ring::segments(prod, n, OUT_SIZE) {
-            // SAFETY: the segment lies in the output ring, which only we write between
-            // `out_prod` and `out_cons + size`; `data[from..from + len]` is in bounds.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    data.as_ptr().add(from),
-                    self.page.add(OUT + off),
-                    len,
-                );
-            }
-            from += len;
-        }
+        // SAFETY: the output ring lies in the page, and only we write it between `out_prod`
+        // and `out_cons + size`, where the `n` bytes go.
+        unsafe { ring::copy_in(self.page.add(OUT), OUT_SIZE, prod, &data[..n]) };
         // The bytes before the index that publishes them.
         fence(Ordering::Release);
         self.index(OUT_PROD)
@@ -93,19 +83,9 @@ impl PvConsole {
         };
         let n = avail.min(out.len());
         fence(Ordering::Acquire);
-        let mut to = 0;
-        for (off, len) in ring::segments(cons, n, IN_SIZE) {
-            // SAFETY: the segment lies in the input ring, between `in_cons` and `in_prod`,
-            // which the backend does not touch until we advance `in_cons`.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    self.page.add(IN + off),
-                    out.as_mut_ptr().add(to),
-                    len,
-                );
-            }
-            to += len;
-        }
+        // SAFETY: the input ring lies in the page; the `n` bytes are between `in_cons` and
+        // `in_prod`, which the backend does not touch until we advance `in_cons`.
+        unsafe { ring::copy_out(self.page.add(IN), IN_SIZE, cons, &mut out[..n]) };
         self.index(IN_CONS)
             .store(cons.wrapping_add(n as u32), Ordering::Release);
         n

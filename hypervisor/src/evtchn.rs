@@ -33,12 +33,10 @@ pub fn scan(shared: &SharedInfo, vcpu: usize, mut on_port: impl FnMut(u32)) -> u
         let mut bits = shared.evtchn_pending(w).load(Ordering::Acquire)
             & !shared.evtchn_mask(w).load(Ordering::Acquire);
         while bits != 0 {
-            let b = bits.trailing_zeros();
+            let port = w as u32 * 64 + bits.trailing_zeros();
             bits &= bits - 1;
-            shared
-                .evtchn_pending(w)
-                .fetch_and(!(1 << b), Ordering::AcqRel);
-            on_port(w as u32 * 64 + b);
+            clear_pending(shared, port);
+            on_port(port);
             count += 1;
         }
     }

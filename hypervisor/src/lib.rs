@@ -17,7 +17,7 @@
 //! - [`evtchn`]: the 2-level event-channel scan an upcall does, and the table that maps each
 //!   port to the executor's event slot it marks.
 //! - [`gnttab`]: grant table v1: grant and end foreign access, with a free list.
-//! - [`ring`]: byte-ring index arithmetic shared by xenstore and the console.
+//! - [`ring`]: byte-ring index arithmetic and copies shared by xenstore and the console.
 //! - [`xenstore`]: the wire format (pure, fuzzed) and an async client over the shared ring.
 //! - [`console`]: the PV console's output ring.
 //! - `fake` (feature `fake`, for host tests): an in-memory Xen, xenstored included, that the

@@ -26,8 +26,42 @@ pub fn segments(at: u32, len: usize, size: usize) -> [(usize, usize); 2] {
     [(start, first), (0, len - first)]
 }
 
+/// Copies `data` into the ring of `size` bytes at `ring`, from producer index `prod` (the
+/// caller has checked there is room).
+///
+/// # Safety
+///
+/// `ring` is valid for writes of `size` bytes, and the `data.len()` bytes from `prod` are the
+/// producer's to write: the consumer does not read them until the producer index moves.
+pub unsafe fn copy_in(ring: *mut u8, size: usize, prod: u32, data: &[u8]) {
+    let mut from = 0;
+    for (off, len) in segments(prod, data.len(), size) {
+        // SAFETY: `off + len <= size`, in the caller's part of the ring; `data[from..from +
+        // len]` is in bounds.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr().add(from), ring.add(off), len) };
+        from += len;
+    }
+}
+
+/// Copies `out.len()` bytes from the ring of `size` bytes at `ring`, from consumer index `cons`
+/// (the caller has checked they are there).
+///
+/// # Safety
+///
+/// `ring` is valid for reads of `size` bytes, and the `out.len()` bytes from `cons` are
+/// published: the producer leaves them alone until the consumer index moves.
+pub unsafe fn copy_out(ring: *const u8, size: usize, cons: u32, out: &mut [u8]) {
+    let mut to = 0;
+    for (off, len) in segments(cons, out.len(), size) {
+        // SAFETY: `off + len <= size`, in the published part of the ring; `out[to..to + len]`
+        // is in bounds.
+        unsafe { core::ptr::copy_nonoverlapping(ring.add(off), out.as_mut_ptr().add(to), len) };
+        to += len;
+    }
+}
+
 /// Copies as much of `data` as fits into `ring` at producer index `prod`; returns the count.
-/// (The ring here is ordinary memory; the shared-page users copy the same segments.)
+/// (The ring here is ordinary memory, so the copy is safe; a shared page is [`copy_in`]'s.)
 pub fn produce(ring: &mut [u8], prod: u32, cons: u32, data: &[u8]) -> usize {
     let Some(room) = free(prod, cons, ring.len()) else {
         return 0;

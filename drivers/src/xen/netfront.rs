@@ -35,7 +35,7 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::{Cell, RefCell};
+use core::cell::RefCell;
 use core::fmt;
 use core::task::Context;
 
@@ -113,9 +113,7 @@ struct Inner<H: Hypercall> {
     port: u32,
     tx: FrontRing,
     rx: FrontRing,
-    /// The ring pages and their grants, kept for a reconnection.
-    tx_page: *mut u8,
-    rx_page: *mut u8,
+    /// The ring pages' grants, kept for a reconnection.
     tx_ref: GrantRef,
     rx_ref: GrantRef,
     tx_bufs: Vec<Buffer>,
@@ -125,7 +123,8 @@ struct Inner<H: Hypercall> {
     /// Requests published but the back end not yet told.
     notify_pending: bool,
     link_up: bool,
-    dropped: u64,
+    /// Frames the back end reported as errors, or dropped (link down, no room, too long).
+    errors: u64,
 }
 
 /// A connected netfront.
@@ -138,8 +137,6 @@ pub struct Netfront<H: Hypercall> {
     pub backend_id: u16,
     /// Our xenstore directory, `device/vif/<index>`.
     dev: String,
-    /// Frames the back end reported as errors, or dropped while the link was down.
-    errors: Cell<u64>,
 }
 
 impl<H: Hypercall> fmt::Debug for Netfront<H> {
@@ -173,29 +170,19 @@ impl<H: Hypercall> Netfront<H> {
         wait: &mut dyn FnMut() -> bool,
     ) -> Result<Netfront<H>, NetfrontError> {
         let dev = format!("device/vif/{index}");
-        let read = |store: &mut XenStore, key: &str, wait: &mut dyn FnMut() -> bool| {
-            let path = format!("{dev}/{key}");
-            store
-                .read_blocking(Transaction::NONE, &path, wait)
-                .map_err(|e| NetfrontError::Store(format!("reading {path}"), e))
+        let read_key = |store: &mut XenStore, key: &str, wait: &mut dyn FnMut() -> bool| {
+            read(store, &format!("{dev}/{key}"), wait)
         };
-        let backend = read(store, "backend", wait)?;
-        let backend_id: u16 = read(store, "backend-id", wait)?
+        let backend = read_key(store, "backend", wait)?;
+        let backend_id: u16 = read_key(store, "backend-id", wait)?
             .parse()
             .map_err(|_| NetfrontError::Bad(format!("{dev}/backend-id is not a domain id")))?;
-        let mac_text = read(store, "mac", wait)?;
+        let mac_text = read_key(store, "mac", wait)?;
         let mac = parse_mac(&mac_text)
             .ok_or_else(|| NetfrontError::Bad(format!("{dev}/mac `{mac_text}` is not a MAC")))?;
-        let backend_state = |store: &mut XenStore, wait: &mut dyn FnMut() -> bool| {
-            let path = format!("{backend}/state");
-            store
-                .read_blocking(Transaction::NONE, &path, wait)
-                .map_err(|e| NetfrontError::Store(format!("reading {path}"), e))
-                .map(|s| s.trim().parse::<u32>().unwrap_or(0))
-        };
         // The back end publishes its features, then waits for us.
         loop {
-            match backend_state(store, wait)? {
+            match backend_state(store, &backend, wait)? {
                 state::INIT_WAIT | state::INITIALISED | state::CONNECTED => break,
                 s @ (state::CLOSING | state::CLOSED) => {
                     return Err(NetfrontError::Backend(format!(
@@ -254,28 +241,22 @@ impl<H: Hypercall> Netfront<H> {
             port,
             tx,
             rx,
-            tx_page,
-            rx_page,
             tx_ref,
             rx_ref,
-            tx_free: (0..TX_BUFFERS as u16).rev().collect(),
+            tx_free: Vec::new(),
             tx_bufs,
             rx_bufs,
             notify_pending: false,
-            link_up: true,
-            dropped: 0,
+            link_up: false,
+            errors: 0,
         };
-        for id in 0..RX_BUFFERS as u16 {
-            inner.post_rx(id);
-        }
-        inner.push_rx();
+        inner.start(port);
         Ok(Netfront {
             inner: RefCell::new(inner),
             mac,
             backend,
             backend_id,
             dev,
-            errors: Cell::new(0),
         })
     }
 
@@ -307,14 +288,8 @@ impl<H: Hypercall> Netfront<H> {
             _ if up => {
                 self.set_link(false);
                 let path = format!("{}/state", self.dev);
-                store
-                    .write_blocking(
-                        Transaction::NONE,
-                        &path,
-                        &format!("{}", state::CLOSED),
-                        wait,
-                    )
-                    .map_err(|e| NetfrontError::Store(format!("writing {path}"), e))?;
+                let closed = format!("{}", state::CLOSED);
+                write(store, Transaction::NONE, &path, &closed, wait)?;
                 Ok(BackendChange::Down(format!(
                     "netfront: back end {} left Connected (state {state}): link down until it \
                      returns",
@@ -336,8 +311,8 @@ impl<H: Hypercall> Netfront<H> {
         // SAFETY: our ring pages; the old back end is gone (it left Connected and unmapped
         // them), the new one maps them only after the handshake below.
         unsafe {
-            inner.tx = FrontRing::init(inner.tx_page, TX_ENTRY);
-            inner.rx = FrontRing::init(inner.rx_page, RX_ENTRY);
+            inner.tx.reset();
+            inner.rx.reset();
         }
         let port = handshake(
             &inner.xen,
@@ -349,14 +324,7 @@ impl<H: Hypercall> Netfront<H> {
             inner.rx_ref,
             wait,
         )?;
-        inner.port = port;
-        inner.tx_free = (0..TX_BUFFERS as u16).rev().collect();
-        inner.notify_pending = false;
-        for id in 0..RX_BUFFERS as u16 {
-            inner.post_rx(id);
-        }
-        inner.push_rx();
-        inner.link_up = true;
+        inner.start(port);
         Ok(port)
     }
 
@@ -392,7 +360,7 @@ impl<H: Hypercall> Netfront<H> {
             };
             inner.rx.rsp_cons = inner.rx.rsp_cons.wrapping_add(1);
             if id as usize >= RX_BUFFERS {
-                self.errors.set(self.errors.get() + 1);
+                inner.errors += 1;
                 continue; // not one of ours: nothing to re-post
             }
             let (offset, len) = (offset as usize, status.max(0) as usize);
@@ -403,7 +371,7 @@ impl<H: Hypercall> Netfront<H> {
             {
                 // An error, a frame in several pieces (we asked for none), or junk: give the
                 // buffer back.
-                self.errors.set(self.errors.get() + 1);
+                inner.errors += 1;
                 inner.post_rx(id);
                 inner.push_rx();
                 continue;
@@ -456,7 +424,7 @@ impl<H: Hypercall> Netfront<H> {
 
     /// Frames dropped or reported in error so far.
     pub fn errors(&self) -> u64 {
-        self.errors.get() + self.inner.borrow().dropped
+        self.inner.borrow().errors
     }
 }
 
@@ -469,6 +437,39 @@ pub enum BackendChange {
     Down(String),
     /// Reconnected to a returning back end; the new event-channel port.
     Reconnected(u32),
+}
+
+/// Reads `path` outside any transaction.
+fn read(
+    store: &mut XenStore,
+    path: &str,
+    wait: &mut dyn FnMut() -> bool,
+) -> Result<String, NetfrontError> {
+    store
+        .read_blocking(Transaction::NONE, path, wait)
+        .map_err(|e| NetfrontError::Store(format!("reading {path}"), e))
+}
+
+/// Writes `value` at `path`.
+fn write(
+    store: &mut XenStore,
+    tx: Transaction,
+    path: &str,
+    value: &str,
+    wait: &mut dyn FnMut() -> bool,
+) -> Result<(), NetfrontError> {
+    store
+        .write_blocking(tx, path, value, wait)
+        .map_err(|e| NetfrontError::Store(format!("writing {path}"), e))
+}
+
+/// The back end's xenbus `state` (0 if it is not a number).
+fn backend_state(
+    store: &mut XenStore,
+    backend: &str,
+    wait: &mut dyn FnMut() -> bool,
+) -> Result<u32, NetfrontError> {
+    read(store, &format!("{backend}/state"), wait).map(|s| s.trim().parse().unwrap_or(0))
 }
 
 /// The second half of the handshake, with the rings granted: a port for the back end, the
@@ -488,13 +489,6 @@ fn handshake<H: Hypercall>(
     let port = xen
         .alloc_unbound(backend_id)
         .map_err(|e| NetfrontError::Xen("EVTCHNOP_alloc_unbound", e))?;
-    let backend_state = |store: &mut XenStore, wait: &mut dyn FnMut() -> bool| {
-        let path = format!("{backend}/state");
-        store
-            .read_blocking(Transaction::NONE, &path, wait)
-            .map_err(|e| NetfrontError::Store(format!("reading {path}"), e))
-            .map(|s| s.trim().parse::<u32>().unwrap_or(0))
-    };
     // Tell the back end, atomically.
     loop {
         let tx_id = store
@@ -512,10 +506,7 @@ fn handshake<H: Hypercall>(
             ("state", format!("{}", state::CONNECTED)),
         ];
         for (key, value) in &keys {
-            let path = format!("{dev}/{key}");
-            store
-                .write_blocking(tx_id, &path, value, wait)
-                .map_err(|e| NetfrontError::Store(format!("writing {path}"), e))?;
+            write(store, tx_id, &format!("{dev}/{key}"), value, wait)?;
         }
         match store.transaction_end_blocking(tx_id, true, wait) {
             Ok(()) => break,
@@ -526,7 +517,7 @@ fn handshake<H: Hypercall>(
         }
     }
     loop {
-        match backend_state(store, wait)? {
+        match backend_state(store, backend, wait)? {
             state::CONNECTED => break,
             s @ (state::CLOSING | state::CLOSED) => {
                 return Err(NetfrontError::Backend(format!(
@@ -547,6 +538,19 @@ fn handshake<H: Hypercall>(
 }
 
 impl<H: Hypercall> Inner<H> {
+    /// Starts a connection on `port` over freshly initialised rings: every transmit buffer
+    /// free, every receive buffer posted, the link up.
+    fn start(&mut self, port: u32) {
+        self.port = port;
+        self.tx_free = (0..TX_BUFFERS as u16).rev().collect();
+        self.notify_pending = false;
+        for id in 0..RX_BUFFERS as u16 {
+            self.post_rx(id);
+        }
+        self.push_rx();
+        self.link_up = true;
+    }
+
     /// Queues receive buffer `id` as a request (published by `push_rx`).
     fn post_rx(&mut self, id: u16) {
         let entry = self.rx.entry(self.rx.req_prod_pvt);
@@ -583,7 +587,7 @@ impl<H: Hypercall> Inner<H> {
                 continue; // NETIF_RSP_NULL: a slot for extra info
             }
             if status < 0 {
-                self.dropped += 1;
+                self.errors += 1;
             }
             if (id as usize) < TX_BUFFERS && !self.tx_free.contains(&id) {
                 self.tx_free.push(id);
@@ -663,7 +667,7 @@ impl<H: Hypercall> TxToken for NetfrontTx<'_, H> {
         let Some(id) = id else {
             // No room (the reply token of a receive, with every buffer in flight), an
             // oversized frame, or the link is down: the frame is built and dropped.
-            inner.dropped += 1;
+            inner.errors += 1;
             drop(inner);
             let mut scratch = alloc::vec![0u8; len];
             return f(&mut scratch);

@@ -65,14 +65,19 @@ impl FrontRing {
         ring
     }
 
+    /// Initialises the shared ring afresh in the same page, for a new back end.
+    ///
+    /// # Safety
+    ///
+    /// As for [`FrontRing::init`]; no back end maps the page until the new one is told of it.
+    pub unsafe fn reset(&mut self) {
+        // SAFETY: the page given to `init`; the caller vouches that nobody else uses it now.
+        *self = unsafe { FrontRing::init(self.page, self.entry_size) };
+    }
+
     fn index(&self, offset: usize) -> &AtomicU32 {
         // SAFETY: the index offsets are in the page, 4-aligned; only atomic access.
         unsafe { AtomicU32::from_ptr(self.page.add(offset).cast()) }
-    }
-
-    /// Entries in the ring.
-    pub fn size(&self) -> u32 {
-        self.size
     }
 
     /// The entry for index `i` (requests and responses share the slots).
@@ -82,11 +87,6 @@ impl FrontRing {
             self.page
                 .add(ENTRIES + (i & (self.size - 1)) as usize * self.entry_size)
         }
-    }
-
-    /// Free request slots (`RING_FREE_REQUESTS`).
-    pub fn free_requests(&self) -> u32 {
-        self.size - self.req_prod_pvt.wrapping_sub(self.rsp_cons)
     }
 
     /// Publishes the written requests; true if the back end must be notified.

@@ -14,7 +14,7 @@
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering, fence};
 
@@ -60,18 +60,9 @@ impl XsRing {
         let room = ring::free(prod, cons, RING_SIZE)
             .ok_or(XsError::Protocol("request ring indexes out of range"))?;
         let n = room.min(data.len());
-        let mut from = 0;
-        for (off, len) in ring::segments(prod, n, RING_SIZE) {
-            // SAFETY: the segment lies in the request ring, in the part only we write.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    data.as_ptr().add(from),
-                    self.page.add(REQ + off),
-                    len,
-                );
-            }
-            from += len;
-        }
+        // SAFETY: the request ring lies in the page; the `n` bytes go in the part only we
+        // write.
+        unsafe { ring::copy_in(self.page.add(REQ), RING_SIZE, prod, &data[..n]) };
         fence(Ordering::Release);
         self.index(REQ_PROD)
             .store(prod.wrapping_add(n as u32), Ordering::Release);
@@ -85,19 +76,11 @@ impl XsRing {
         let n = ring::used(prod, cons, RING_SIZE)
             .ok_or(XsError::Protocol("response ring indexes out of range"))?;
         fence(Ordering::Acquire);
-        for (off, len) in ring::segments(cons, n, RING_SIZE) {
-            let at = out.len();
-            out.resize(at + len, 0);
-            // SAFETY: the segment lies in the response ring between `rsp_cons` and `rsp_prod`,
-            // which xenstored leaves alone until we advance `rsp_cons`.
-            unsafe {
-                core::ptr::copy_nonoverlapping(
-                    self.page.add(RSP + off),
-                    out.as_mut_ptr().add(at),
-                    len,
-                );
-            }
-        }
+        let at = out.len();
+        out.resize(at + n, 0);
+        // SAFETY: the response ring lies in the page; the `n` bytes are between `rsp_cons` and
+        // `rsp_prod`, which xenstored leaves alone until we advance `rsp_cons`.
+        unsafe { ring::copy_out(self.page.add(RSP), RING_SIZE, cons, &mut out[at..]) };
         fence(Ordering::Release);
         self.index(RSP_CONS)
             .store(cons.wrapping_add(n as u32), Ordering::Release);
@@ -112,6 +95,19 @@ pub struct Transaction(pub u32);
 impl Transaction {
     /// Outside any transaction.
     pub const NONE: Transaction = Transaction(0);
+
+    /// The id in a `TRANSACTION_START` reply.
+    fn from_reply(reply: &[u8]) -> Result<Transaction, XsError> {
+        wire::text(reply)?
+            .parse()
+            .map(Transaction)
+            .map_err(|_| XsError::Protocol("transaction id is not a number"))
+    }
+}
+
+/// The payload of a `TRANSACTION_END`: commit or abort.
+fn end_flag(commit: bool) -> &'static [u8] {
+    if commit { b"T\0" } else { b"F\0" }
 }
 
 /// A watch firing: the path that changed and the watch's token.
@@ -302,10 +298,7 @@ impl XenStore {
     ) -> Result<Transaction, XsError> {
         let reply =
             self.request_blocking(MsgType::TransactionStart, Transaction::NONE, &[b"\0"], wait)?;
-        wire::text(&reply)?
-            .parse()
-            .map(Transaction)
-            .map_err(|_| XsError::Protocol("transaction id is not a number"))
+        Transaction::from_reply(&reply)
     }
 
     /// [`XenStore::transaction_end`], blocking.
@@ -315,8 +308,7 @@ impl XenStore {
         commit: bool,
         wait: &mut dyn FnMut() -> bool,
     ) -> Result<(), XsError> {
-        let flag: &[u8] = if commit { b"T\0" } else { b"F\0" };
-        self.request_blocking(MsgType::TransactionEnd, tx, &[flag], wait)
+        self.request_blocking(MsgType::TransactionEnd, tx, &[end_flag(commit)], wait)
             .map(drop)
     }
 
@@ -356,8 +348,7 @@ impl XenStore {
 
     /// This domain's home, `/local/domain/<id>` (relative paths are taken from there).
     pub async fn domain_path(&mut self, domid: u32) -> Result<String, XsError> {
-        let mut id = String::new();
-        let _ = core::fmt::write(&mut id, format_args!("{domid}"));
+        let id = domid.to_string();
         let reply = self
             .request(
                 MsgType::GetDomainPath,
@@ -422,17 +413,13 @@ impl XenStore {
         let reply = self
             .request(MsgType::TransactionStart, Transaction::NONE, &[b"\0"])
             .await?;
-        wire::text(&reply)?
-            .parse()
-            .map(Transaction)
-            .map_err(|_| XsError::Protocol("transaction id is not a number"))
+        Transaction::from_reply(&reply)
     }
 
     /// Ends `tx`, committing it or not. An error with [`XsError::is_retry`] means it
     /// conflicted with another writer: run it again.
     pub async fn transaction_end(&mut self, tx: Transaction, commit: bool) -> Result<(), XsError> {
-        let flag: &[u8] = if commit { b"T\0" } else { b"F\0" };
-        self.request(MsgType::TransactionEnd, tx, &[flag])
+        self.request(MsgType::TransactionEnd, tx, &[end_flag(commit)])
             .await
             .map(drop)
     }
